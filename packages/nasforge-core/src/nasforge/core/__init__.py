@@ -1,0 +1,50 @@
+"""nasforge.core: records, search spaces, hooks, plugin manager, experiment loop, store and CLI."""
+
+from nasforge.core.errors import (
+    ConfigError,
+    NasforgeError,
+    PluginError,
+    SpaceError,
+    TrialFailed,
+    TrialPruned,
+    TrialTimeout,
+    UnknownComponentError,
+    UserError,
+)
+from nasforge.core.evaluator import Evaluator, TrialContext
+from nasforge.core.executor import Executor, SequentialExecutor
+from nasforge.core.hookspecs import hookimpl
+from nasforge.core.plugins import PluginManager, get_plugin_manager
+from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
+from nasforge.core.space import Categorical, Choice, Integer, SearchSpace
+from nasforge.core.strategy import SearchStrategy, StrategyError
+
+__all__ = [
+    "Architecture",
+    "Categorical",
+    "Choice",
+    "ConfigError",
+    "EvaluationResult",
+    "Evaluator",
+    "Executor",
+    "Integer",
+    "NasforgeError",
+    "Observation",
+    "PluginError",
+    "PluginManager",
+    "SearchSpace",
+    "SearchStrategy",
+    "SequentialExecutor",
+    "SpaceError",
+    "StrategyError",
+    "Trial",
+    "TrialContext",
+    "TrialFailed",
+    "TrialPruned",
+    "TrialState",
+    "TrialTimeout",
+    "UnknownComponentError",
+    "UserError",
+    "get_plugin_manager",
+    "hookimpl",
+]

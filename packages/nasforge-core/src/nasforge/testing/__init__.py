@@ -1,0 +1,1 @@
+"""Test helpers for nasforge and its plugins: conformance suites for every component kind."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,10 @@ KINDS: dict[str, str] = {
     "command": "nasforge_register_commands",
 }
 
+class PluginLoadWarning(UserWarning):
+    """A plugin could not be loaded; the others still are."""
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     name: str
@@ -67,6 +72,8 @@ class PluginManager:
         self._pm.add_hookspecs(hookspecs)
         self._info: dict[str, PluginInfo] = {}
         self._registry: dict[str, dict[str, Component]] | None = None
+        #: Messages of plugins that failed to load (see :meth:`load_entry_points`).
+        self.load_errors: list[str] = []
 
     # -- loading ------------------------------------------------------------------------------
     @property
@@ -98,8 +105,12 @@ class PluginManager:
             raise PluginError(f"could not import plugin module {module_name!r}: {type(exc).__name__}: {exc}") from exc
         self.register(module, name=module_name, distribution=distribution, version=version)
 
-    def load_entry_points(self, autoload: bool | None = None) -> None:
-        """Load plugins from the ``nasforge`` entry-point group (see the module docstring)."""
+    def load_entry_points(self, autoload: bool | None = None, strict: bool = False) -> None:
+        """Load plugins from the ``nasforge`` entry-point group (see the module docstring).
+
+        A plugin that fails to import is recorded in :attr:`load_errors` and reported with a
+        :class:`PluginLoadWarning` (``strict=True`` raises :class:`PluginError` instead).
+        """
         if autoload is None:
             autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
         for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -111,9 +122,14 @@ class PluginManager:
                 continue
             try:
                 plugin = ep.load()
+                self.register(plugin, name=ep.name, distribution=dist, version=version)
             except Exception as exc:
-                raise PluginError(f"plugin {ep.name!r} from distribution {dist} {version} failed to load: {type(exc).__name__}: {exc}") from exc
-            self.register(plugin, name=ep.name, distribution=dist, version=version)
+                # One broken plugin must not take the others down: record it, name it, go on.
+                message = f"plugin {ep.name!r} from distribution {dist} {version} failed to load: {type(exc).__name__}: {exc}"
+                if strict:
+                    raise PluginError(message) from exc
+                self.load_errors.append(message)
+                warnings.warn(message, PluginLoadWarning, stacklevel=2)
 
     def load_default(self, extra_plugins: Iterable[str] = ()) -> PluginManager:
         """Load the core's own plugin, named extra modules, then entry points; then check hooks."""
@@ -183,7 +199,8 @@ class PluginManager:
         if name not in found:
             available = ", ".join(sorted(found)) or "none"
             hint = _closest(name, found)
-            raise UnknownComponentError(f"unknown {kind} {name!r}{hint}; available: {available}")
+            broken = f" (note: {'; '.join(self.load_errors)})" if self.load_errors else ""
+            raise UnknownComponentError(f"unknown {kind} {name!r}{hint}; available: {available}{broken}")
         return found[name].obj
 
     # -- lifecycle ------------------------------------------------------------------------------

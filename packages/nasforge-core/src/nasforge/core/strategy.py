@@ -96,11 +96,21 @@ class SearchStrategy(ABC):
 
     # -- the public ask/tell interface -------------------------------------------------------
     def ask(self) -> Architecture | None:
-        arch = self.suggest()
-        if arch is not None:
-            arch = self.space.validate(arch)
-        self._log.append(["ask", None if arch is None else arch.to_dict()])
-        return arch
+        """The next architecture to evaluate, or ``None`` when the strategy has nothing left."""
+        suggestion = self.ask_with_fidelity()
+        return None if suggestion is None else suggestion[0]
+
+    def ask_with_fidelity(self) -> tuple[Architecture, float | None] | None:
+        """Like :meth:`ask`, with the fidelity a multi-fidelity strategy wants (``None`` = full)."""
+        raw = self.suggest()
+        if raw is None:
+            self._log.append(["ask", None, None])
+            return None
+        arch, fidelity = raw if isinstance(raw, tuple) else (raw, None)
+        arch = self.space.validate(arch)
+        fidelity = None if fidelity is None else float(fidelity)
+        self._log.append(["ask", arch.to_dict(), fidelity])
+        return arch, fidelity
 
     def tell(self, observation: Observation) -> None:
         self.observe(observation)
@@ -117,13 +127,14 @@ class SearchStrategy(ABC):
             raise StrategyError(f"{type(self).__name__} cannot load a state of format {state.get('format')!r}")
         args, kwargs = self._init_args
         fresh = type(self)(*args, **kwargs)
-        for kind, payload in state["log"]:
+        for kind, payload, *rest in state["log"]:
             if kind == "ask":
-                arch = fresh.ask()
-                got = None if arch is None else arch.to_dict()
-                if got != payload:
+                got = fresh.ask_with_fidelity()
+                expected = None if payload is None else (payload, rest[0] if rest else None)
+                actual = None if got is None else (got[0].to_dict(), got[1])
+                if actual != expected:
                     raise StrategyError(
-                        f"{type(self).__name__} is not deterministic: replaying its log it proposed {got} where it had proposed {payload}"
+                        f"{type(self).__name__} is not deterministic: replaying its log it proposed {actual} where it had proposed {expected}"
                     )
             else:
                 fresh.tell(observation_from_dict(payload))

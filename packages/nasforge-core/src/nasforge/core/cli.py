@@ -1,0 +1,297 @@
+"""The ``nasforge`` command line.
+
+Core commands (``run``, ``resume``, ``status``, ``plugins``) are registered through the same
+``nasforge_register_commands`` hook that other packages use to add theirs (``compress``,
+``export``, ``bench`` ...). A user mistake prints one line starting with ``error:`` and exits
+with code 2; an interrupted run exits with 130 and says how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from nasforge.core.errors import NasforgeError, PluginError, UserError
+from nasforge.core.plugins import KINDS, get_plugin_manager
+from nasforge.core.records import Trial, TrialState
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+console = Console()
+
+# Metrics shown in tables when present, in this order, after the objectives.
+SHOWN_METRICS = ("accuracy", "test_accuracy", "params", "flops", "latency_ms", "peak_memory_mb")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if abs(value) >= 1e4:
+            return f"{value:,.0f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_architecture(trial: Trial, width: int = 60) -> str:
+    text = " ".join(f"{k}={v}" for k, v in trial.architecture.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def trials_table(title: str, trials: list[Trial], metrics: Sequence[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("trial", justify="right")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    table.add_column("architecture")
+    for t in trials:
+        table.add_row(str(t.number), *(_fmt(t.metrics.get(m, float("nan"))) for m in metrics), format_architecture(t))
+    return table
+
+
+def _metric_columns(config: Any, trials: list[Trial]) -> list[str]:
+    columns = [o.metric for o in config.objectives]
+    present = set().union(*(t.metrics for t in trials)) if trials else set()
+    columns += [m for m in SHOWN_METRICS if m in present and m not in columns]
+    return columns
+
+
+def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
+    trials = result.trials
+    counts = {s.value: sum(1 for t in trials if t.state is s) for s in TrialState}
+    console.print(f"\n[bold]{experiment.name}[/]: {len(trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}); stopped: {result.stop_reason}")
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    columns = _metric_columns(experiment.config, complete)
+    ranked = sorted((t for t in complete if experiment.observation(t).score is not None), key=lambda t: -(experiment.observation(t).score or 0.0))
+    if ranked:
+        console.print(trials_table(f"Best {min(top, len(ranked))} architectures by {experiment.config.objectives[0].metric}", ranked[:top], columns))
+    else:
+        console.print("[yellow]no trial completed within the constraints")
+    if len(experiment.config.objectives) > 1 and result.pareto:
+        console.print(trials_table("Pareto front", result.pareto, columns))
+    if getattr(experiment, "scalar_note", ""):
+        console.print(f"note: {experiment.scalar_note}")
+    console.print(f"experiment folder: [bold]{experiment.directory}[/]")
+    console.print(f"inspect: nasforge status {experiment.directory}   |   tensorboard --logdir {experiment.directory / 'tensorboard'}")
+
+
+def _run_experiment(experiment: Any, quiet: bool) -> int:
+    from nasforge.core.progress import ProgressReporter
+
+    reporter = None
+    if not quiet:
+        reporter = ProgressReporter()
+        experiment.pm.register(reporter, name=f"progress-{id(reporter)}", distribution="nasforge-core")
+    console.print(f"experiment folder: {experiment.directory}")
+    try:
+        result = experiment.run()
+    except KeyboardInterrupt:
+        if reporter is not None:
+            reporter.stop()
+        console.print(f"\ninterrupted; finished trials are saved. Continue with: nasforge resume {experiment.directory}")
+        return EXIT_INTERRUPTED
+    finally:
+        if reporter is not None:
+            reporter.stop()
+            experiment.pm.unregister(f"progress-{id(reporter)}")
+    print_summary(experiment, result)
+    experiment.close()
+    return 0
+
+
+class RunCommand:
+    """Run a search described by a YAML config (the built-in digits demo when none is given)."""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("config", nargs="?", help="YAML config file (default: the built-in digits CNN demo)")
+        parser.add_argument("--output", help="parent folder for the experiment folder (default: the config's 'output', 'runs')")
+        parser.add_argument("--dir", help="use exactly this experiment folder (must not hold an experiment yet)")
+        parser.add_argument("--trials", type=int, help="override budget.trials")
+        parser.add_argument("--seconds", type=float, help="override budget.seconds")
+        parser.add_argument("--seed", type=int, help="override seed")
+        parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from nasforge.core.config import default_config, load_config, validate_config
+        from nasforge.core.experiment import Experiment
+
+        config = load_config(args.config) if args.config else default_config()
+        overrides: dict[str, Any] = {}
+        if args.seed is not None:
+            overrides["seed"] = args.seed
+        if args.trials is not None or args.seconds is not None:
+            budget = config.budget.model_dump()
+            if args.trials is not None:
+                budget["trials"] = args.trials
+            if args.seconds is not None:
+                budget["seconds"] = args.seconds
+            overrides["budget"] = budget
+        if overrides:
+            config = validate_config({**config.model_dump(mode="json"), **overrides}, source="the config with command-line overrides")
+        experiment = Experiment.create(config, output=args.output, directory=args.dir)
+        return _run_experiment(experiment, args.quiet)
+
+
+class ResumeCommand:
+    """Continue an experiment after a crash or interruption; finished trials are kept."""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("directory", help="the experiment folder printed by 'nasforge run'")
+        parser.add_argument("--trials", type=int, help="raise the trial budget")
+        parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from nasforge.core.experiment import Experiment
+
+        experiment = Experiment.resume(args.directory, budget_trials=args.trials)
+        return _run_experiment(experiment, args.quiet)
+
+
+class StatusCommand:
+    """Show an experiment's trials, best architectures and state."""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("directory", help="the experiment folder")
+        parser.add_argument("--top", type=int, default=10, help="how many trials to list (default 10)")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from nasforge.core.config import validate_config
+        from nasforge.core.experiment import Experiment
+        from nasforge.core.store import Store
+
+        with Store(args.directory) as store:
+            raw = store.get_meta("config")
+            status = store.get_meta("status", "unknown")
+            elapsed = float(store.get_meta("elapsed", 0.0))
+            trials = store.trials()
+        if raw is None:
+            raise UserError(f"{args.directory!r} has no stored config")
+        config = validate_config(raw)
+        view = Experiment.__new__(Experiment)  # just enough of an Experiment to score trials
+        view.config = config
+        complete = [t for t in trials if t.state is TrialState.COMPLETE]
+        ranked = sorted((t for t in complete if view.observation(t).score is not None), key=lambda t: -(view.observation(t).score or 0.0))
+        pareto = view.pareto_trials(complete) if len(config.objectives) > 1 else []
+        counts = {s.value: sum(1 for t in trials if t.state is s) for s in TrialState}
+        if args.json:
+            print(json.dumps({
+                "directory": str(args.directory),
+                "status": status,
+                "elapsed_seconds": elapsed,
+                "budget": config.budget.model_dump(),
+                "counts": counts,
+                "best": [t.to_dict() for t in ranked[: args.top]],
+                "pareto": [t.to_dict() for t in pareto],
+                "failed": [{"number": t.number, "error": t.error} for t in trials if t.state is TrialState.FAILED],
+            }, indent=2))
+            return 0
+        budget = config.budget.trials
+        console.print(f"[bold]{config.name}[/] in {args.directory}: {status}, {len(trials)} trials" + (f" of {budget}" if budget else "") + f", {elapsed:.0f} s elapsed")
+        console.print("  " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        console.print(f"  strategy {config.strategy.name}, evaluator {config.evaluator.name}, objectives: " + ", ".join(f"{o.metric} ({o.direction})" for o in config.objectives))
+        columns = _metric_columns(config, complete)
+        if ranked:
+            console.print(trials_table(f"Top {min(args.top, len(ranked))} by {config.objectives[0].metric}", ranked[: args.top], columns))
+        if pareto:
+            console.print(trials_table("Pareto front", pareto, columns))
+        for t in trials:
+            if t.state in (TrialState.FAILED, TrialState.PRUNED):
+                console.print(f"  trial {t.number} {t.state.value}: {t.error}")
+        if status in ("running", "interrupted") or counts["pending"] or counts["running"]:
+            console.print(f"  to continue: nasforge resume {args.directory}")
+        return 0
+
+
+class PluginsCommand:
+    """List loaded plugins, their distributions and what each registered."""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def run(self, args: argparse.Namespace) -> int:
+        pm = get_plugin_manager()
+        rows = []
+        for kind in KINDS:
+            for name, comp in sorted(pm.components(kind).items()):
+                rows.append({"kind": kind, "name": name, "plugin": comp.plugin.name, "distribution": comp.plugin.distribution, "version": comp.plugin.version, "description": comp.description})
+        if args.json:
+            print(json.dumps({"plugins": [p.__dict__ for p in pm.plugins()], "components": rows}, indent=2))
+            return 0
+        table = Table(title="Loaded plugins", title_justify="left")
+        for col in ("plugin", "distribution", "version"):
+            table.add_column(col)
+        for p in pm.plugins():
+            table.add_row(p.name, p.distribution, p.version)
+        console.print(table)
+        comps = Table(title="Registered components", title_justify="left")
+        for col in ("kind", "name", "distribution", "description"):
+            comps.add_column(col)
+        for r in rows:
+            comps.add_row(r["kind"], r["name"], f"{r['distribution']} {r['version']}".strip(), r["description"])
+        console.print(comps)
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nasforge", description="Search, train, compress and export neural architectures.")
+    parser.add_argument("--version", action="version", version=f"nasforge-core {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, comp in sorted(get_plugin_manager().components("command").items()):
+        command = comp.obj() if isinstance(comp.obj, type) else comp.obj
+        help_text = comp.description or (command.__doc__ or "").strip().splitlines()[0]
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        command.configure(p)
+        p.set_defaults(_command=command)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nasforge-core")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    from nasforge.core.plugins import PluginLoadWarning
+
+    warnings.simplefilter("ignore", PluginLoadWarning)  # printed once below instead
+    try:
+        parser = build_parser()
+        for message in get_plugin_manager().load_errors:
+            print(f"warning: {message}", file=sys.stderr)
+    except NasforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv)
+    if getattr(args, "_command", None) is None:
+        # `nasforge` with no command runs the built-in demo, like `nasforge run`.
+        args = parser.parse_args(["run", *(argv or [])])
+    try:
+        return int(args._command.run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except PluginError as exc:
+        print(f"plugin error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

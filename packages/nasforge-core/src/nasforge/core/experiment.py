@@ -1,0 +1,380 @@
+"""The experiment loop: ask the strategy, evaluate, store, tell — until the budget is spent.
+
+An :class:`Experiment` owns one folder::
+
+    <output>/<name>-<timestamp>/
+        nasforge.db        every trial and the strategy state (SQLite, committed as it happens)
+        config.yaml        the validated config
+        trials/00003/      what the evaluator wrote for trial 3 (weights, logs, error.txt)
+        result.json        best trial and Pareto front, written at the end
+
+:meth:`Experiment.resume` reopens a folder after a crash: finished trials are kept as they are,
+trials that were pending or running are evaluated again, and the strategy continues from its
+stored state.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nasforge.core.config import ExperimentConfig, validate_config
+from nasforge.core.errors import ConfigError, NasforgeError, TrialFailed, TrialPruned, UserError
+from nasforge.core.evaluator import Evaluator, TrialContext
+from nasforge.core.executor import Executor
+from nasforge.core.pareto import pareto_front
+from nasforge.core.plugins import PluginManager, get_plugin_manager
+from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
+from nasforge.core.space import SearchSpace
+from nasforge.core.store import Store
+from nasforge.core.strategy import SearchStrategy
+
+FINISHED = (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)
+
+
+@dataclass
+class ExperimentResult:
+    """How an experiment ended: its best trial, the Pareto front (several objectives) and every trial."""
+
+    directory: Path
+    best: Trial | None
+    pareto: list[Trial]
+    trials: list[Trial]
+    stop_reason: str
+    objectives: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for t in self.trials:
+            counts[t.state.value] = counts.get(t.state.value, 0) + 1
+        return {
+            "directory": str(self.directory),
+            "stop_reason": self.stop_reason,
+            "objectives": self.objectives,
+            "counts": counts,
+            "best": None if self.best is None else self.best.to_dict(),
+            "pareto": [t.to_dict() for t in self.pareto],
+        }
+
+
+def instantiate(cls: Any, args: tuple[Any, ...], options: dict[str, Any], field_name: str, label: str) -> Any:
+    """Call ``cls(*args, **options)``, turning unknown or wrong options into a :class:`ConfigError`."""
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None:
+        params = list(sig.parameters.values())[len(args) :]
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        known = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        if not takes_any:
+            for key in options:
+                if key not in known:
+                    import difflib
+
+                    hint = difflib.get_close_matches(key, known, n=1)
+                    did = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    raise ConfigError(f"{field_name}.{key}", f"unknown option for {label}{did}; it takes: {', '.join(known) or 'no options'}")
+        missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY) and p.name not in options]
+        if missing:
+            raise ConfigError(f"{field_name}.{missing[0]}", f"{label} needs option {missing[0]!r}")
+    try:
+        return cls(*args, **options)
+    except UserError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(field_name, f"{label}: {exc}") from None
+
+
+def build_space(config: ExperimentConfig, pm: PluginManager) -> SearchSpace:
+    if config.space.choices is not None:
+        try:
+            return SearchSpace.from_config(config.space.choices, name=config.space.name or "custom")
+        except UserError as exc:
+            raise ConfigError("space.choices", str(exc)) from None
+    factory = pm.get("space", config.space.name or "")
+    space = instantiate(factory, (), dict(config.space.options), "space.options", f"space {config.space.name!r}")
+    if not isinstance(space, SearchSpace):
+        raise NasforgeError(f"space factory {config.space.name!r} returned {type(space).__name__}, not a SearchSpace")
+    return space
+
+
+class Experiment:
+    """One search: config, folder, store, strategy, evaluator and executor."""
+
+    def __init__(self, config: ExperimentConfig, directory: Path, store: Store, plugin_manager: PluginManager | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.directory = Path(directory)
+        self.store = store
+        self.pm = plugin_manager or get_plugin_manager(config.plugins)
+        for module_name in config.plugins:
+            if module_name not in {p.name for p in self.pm.plugins()}:
+                self.pm.load_module(module_name)
+        self.space = build_space(config, self.pm)
+        if self.space.size() == 0:
+            raise ConfigError("space", "the search space contains no architecture")
+        strategy_cls = self._lookup("strategy", config.strategy.name, "strategy.name")
+        self.strategy: SearchStrategy = instantiate(
+            strategy_cls, (self.space,), {"seed": config.seed, **config.strategy.options}, "strategy.options", f"strategy {config.strategy.name!r}"
+        )
+        evaluator_cls = self._lookup("evaluator", config.evaluator.name, "evaluator.name")
+        self.evaluator: Evaluator = instantiate(evaluator_cls, (self.space,), dict(config.evaluator.options), "evaluator.options", f"evaluator {config.evaluator.name!r}")
+        self._check_metrics()
+        if len(config.objectives) > 1 and not getattr(self.strategy, "multi_objective", False):
+            self.scalar_note = f"strategy {config.strategy.name!r} optimises the first objective ({config.objectives[0].metric}); the Pareto front covers all"
+        else:
+            self.scalar_note = ""
+        executor_cls = self._lookup("executor", config.executor.name, "executor.name")
+        self.executor: Executor = instantiate(executor_cls, (), dict(config.executor.options), "executor.options", f"executor {config.executor.name!r}")
+        self.started_at = time.time()
+        self.stop_reason = ""
+
+    # -- construction ---------------------------------------------------------------------------
+    def _lookup(self, kind: str, name: str, field_name: str) -> Any:
+        try:
+            return self.pm.get(kind, name)
+        except UserError as exc:
+            raise ConfigError(field_name, str(exc)) from None
+
+    def _check_metrics(self) -> None:
+        known = tuple(getattr(self.evaluator, "metrics", ()) or ())
+        if not known:
+            return
+        for i, objective in enumerate(self.config.objectives):
+            if objective.metric not in known:
+                raise ConfigError(f"objectives[{i}].metric", f"evaluator {self.config.evaluator.name!r} does not report {objective.metric!r}; it reports: {', '.join(known)}")
+        for i, constraint in enumerate(self.config.constraints):
+            if constraint.metric not in known:
+                raise ConfigError(f"constraints[{i}]", f"evaluator {self.config.evaluator.name!r} does not report {constraint.metric!r}; it reports: {', '.join(known)}")
+
+    @classmethod
+    def create(cls, config: ExperimentConfig, output: str | Path | None = None, plugin_manager: PluginManager | None = None, directory: str | Path | None = None) -> Experiment:
+        """Start a new experiment in a new folder under ``output`` (or exactly in ``directory``)."""
+        pm = plugin_manager or get_plugin_manager(config.plugins)
+        if directory is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            base = Path(output or config.output) / f"{config.name}-{stamp}"
+            directory, k = base, 1
+            while directory.exists():
+                k += 1
+                directory = base.with_name(f"{base.name}-{k}")
+        directory = Path(directory)
+        if (directory / "nasforge.db").exists():
+            raise UserError(f"{str(directory)!r} already holds an experiment; resume it with 'nasforge resume {directory}' or choose another folder")
+        # A config mistake found while building the components removes the new folder again.
+        directory.mkdir(parents=True, exist_ok=True)
+        store = Store(directory, create=True)
+        try:
+            experiment = cls(config, directory, store, pm)
+        except BaseException:
+            store.close()
+            (directory / "nasforge.db").unlink(missing_ok=True)
+            for extra in ("nasforge.db-wal", "nasforge.db-shm"):
+                (directory / extra).unlink(missing_ok=True)
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+            raise
+        store.set_meta("config", config.model_dump(mode="json"))
+        store.set_meta("created_at", time.time())
+        store.set_meta("status", "created")
+        store.set_meta("elapsed", 0.0)
+        (directory / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+        return experiment
+
+    @classmethod
+    def resume(cls, directory: str | Path, plugin_manager: PluginManager | None = None, budget_trials: int | None = None) -> Experiment:
+        """Reopen an experiment folder; ``budget_trials`` may raise the trial budget."""
+        directory = Path(directory)
+        store = Store(directory)
+        raw = store.get_meta("config")
+        if raw is None:
+            store.close()
+            raise UserError(f"{str(directory)!r} has no stored config; it was not made by 'nasforge run'")
+        if budget_trials is not None:
+            raw["budget"]["trials"] = budget_trials
+            store.set_meta("config", raw)
+        config = validate_config(raw, source=f"the config stored in {directory}")
+        experiment = cls(config, directory, store, plugin_manager)
+        state = store.strategy_state()
+        if state is not None:
+            experiment.strategy.load_state_dict(state)
+        return experiment
+
+    # -- what the loop tells strategies --------------------------------------------------------
+    def observation(self, trial: Trial) -> Observation:
+        metrics = dict(trial.metrics)
+        complete = trial.state is TrialState.COMPLETE
+        objectives: tuple[float, ...] = ()
+        if complete:
+            values = [metrics.get(o.metric, math.nan) * o.sign for o in self.config.objectives]
+            objectives = tuple(values)
+        feasible = complete and all(c.violation(metrics) == 0 for c in self.config.constraints)
+        score = objectives[0] if complete and feasible and objectives and math.isfinite(objectives[0]) else None
+        return Observation(
+            architecture=trial.architecture,
+            score=score,
+            objectives=objectives,
+            feasible=feasible,
+            state=trial.state,
+            fidelity=trial.fidelity,
+            trial_number=trial.number,
+            metrics=metrics,
+        )
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _budget_left(self, finished: int, in_flight: int, elapsed: float) -> bool:
+        budget = self.config.budget
+        if budget.trials is not None and finished + in_flight >= budget.trials:
+            self.stop_reason = f"trial budget of {budget.trials} spent"
+            return False
+        if budget.seconds is not None and elapsed >= budget.seconds:
+            self.stop_reason = f"time budget of {budget.seconds:g} s spent"
+            return False
+        return True
+
+    def elapsed(self) -> float:
+        return float(self.store.get_meta("elapsed", 0.0)) + (time.time() - self.started_at)
+
+    def trial_directory(self, number: int) -> Path:
+        return self.directory / "trials" / f"{number:05d}"
+
+    def _context(self, trial: Trial) -> TrialContext:
+        timeout = self.config.trial_timeout
+        directory = self.trial_directory(trial.number)
+        directory.mkdir(parents=True, exist_ok=True)
+        return TrialContext(
+            number=trial.number,
+            seed=self.config.seed * 100_003 + trial.number,
+            directory=directory,
+            fidelity=trial.fidelity,
+            deadline=None if timeout is None else time.time() + timeout,
+        )
+
+    def run(self) -> ExperimentResult:
+        """Run until the budget is spent or the space is exhausted; safe to interrupt at any moment."""
+        self.started_at = time.time()
+        self.store.set_meta("status", "running")
+        self.evaluator.setup(self.directory)
+        self.executor.start(self.directory)
+        self.pm.call_lifecycle("nasforge_before_experiment", experiment=self)
+        retry = self.store.trials((TrialState.PENDING, TrialState.RUNNING))
+        finished = len(self.store.trials(FINISHED))
+        in_flight: dict[Future, tuple[Trial, TrialContext]] = {}
+        exhausted = False
+        try:
+            while True:
+                while len(in_flight) < max(1, self.executor.parallelism) and (retry or not exhausted) and self._budget_left(finished, len(in_flight), self.elapsed()):
+                    if retry:
+                        trial = retry.pop(0)
+                    else:
+                        suggestion = self.strategy.ask_with_fidelity()
+                        if suggestion is None:
+                            exhausted = True
+                            self.stop_reason = "the strategy has nothing left to propose (space exhausted)"
+                            break
+                        trial = self.store.add_trial(suggestion[0], suggestion[1], self.strategy.state_dict())
+                    trial = self.store.mark_running(trial)
+                    self.pm.call_lifecycle("nasforge_before_trial", experiment=self, trial=trial)
+                    context = self._context(trial)
+                    in_flight[self.executor.submit(evaluate_trial, self.evaluator, trial.architecture, context)] = (trial, context)
+                if not in_flight:
+                    break
+                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: in_flight[f][0].number):
+                    trial, context = in_flight.pop(future)
+                    self._finish(trial, future)
+                    finished += 1
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+            self._save_elapsed("interrupted")
+            raise
+        finally:
+            self.executor.shutdown()
+            self.evaluator.teardown()
+        result = self.result()
+        self._save_elapsed("finished")
+        (self.directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        self.pm.call_lifecycle("nasforge_after_experiment", experiment=self, result=result)
+        return result
+
+    def _save_elapsed(self, status: str) -> None:
+        self.store.set_meta("elapsed", self.elapsed())
+        self.store.set_meta("status", status)
+        self.started_at = time.time()
+
+    def _finish(self, trial: Trial, future: Future) -> None:
+        error: BaseException | None = None
+        try:
+            result = future.result()
+            trial = trial.evolve(state=TrialState.COMPLETE, metrics=dict(result.metrics), artifacts=dict(result.artifacts))
+            bad = [o.metric for o in self.config.objectives if not math.isfinite(result.metrics.get(o.metric, math.nan))]
+            if bad:
+                trial = trial.evolve(state=TrialState.FAILED, error=f"objective metric(s) missing or not finite: {', '.join(bad)}")
+        except TrialPruned as exc:
+            trial = trial.evolve(state=TrialState.PRUNED, error=str(exc) or "pruned")
+        except Exception as exc:  # any evaluator error fails the trial; the search goes on
+            error = exc
+            reason = str(exc) if isinstance(exc, (TrialFailed, UserError)) else f"{type(exc).__name__}: {exc}"
+            trial = trial.evolve(state=TrialState.FAILED, error=reason)
+            directory = self.trial_directory(trial.number)
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        trial = trial.evolve(finished_at=time.time())
+        self.strategy.tell(self.observation(trial))
+        self.store.finish_trial(trial, self.strategy.state_dict())
+        if error is not None:
+            self.pm.call_lifecycle("nasforge_on_trial_error", experiment=self, trial=trial, error=error)
+        self.pm.call_lifecycle("nasforge_after_trial", experiment=self, trial=trial)
+
+    # -- results --------------------------------------------------------------------------------
+    def best_trial(self, trials: list[Trial] | None = None) -> Trial | None:
+        """The best complete, feasible trial at the highest fidelity reached (first objective)."""
+        candidates = [(t, self.observation(t)) for t in (trials if trials is not None else self.store.trials((TrialState.COMPLETE,)))]
+        candidates = [(t, o) for t, o in candidates if o.score is not None]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda to: (math.inf if to[0].fidelity is None else to[0].fidelity, to[1].score, -to[0].number))[0]
+
+    def pareto_trials(self, trials: list[Trial] | None = None) -> list[Trial]:
+        complete = [t for t in (trials if trials is not None else self.store.trials((TrialState.COMPLETE,)))]
+        feasible = [(t, o) for t, o in ((t, self.observation(t)) for t in complete) if o.feasible and all(map(math.isfinite, o.objectives))]
+        if not feasible:
+            return []
+        top = max(math.inf if t.fidelity is None else t.fidelity for t, _ in feasible)
+        feasible = [(t, o) for t, o in feasible if (math.inf if t.fidelity is None else t.fidelity) == top]
+        front = pareto_front([o.objectives for _, o in feasible])
+        return sorted((feasible[i][0] for i in front), key=lambda t: -self.observation(t).objectives[0])
+
+    def result(self) -> ExperimentResult:
+        trials = self.store.trials()
+        complete = [t for t in trials if t.state is TrialState.COMPLETE]
+        return ExperimentResult(
+            directory=self.directory,
+            best=self.best_trial(complete),
+            pareto=self.pareto_trials(complete),
+            trials=trials,
+            stop_reason=self.stop_reason or "finished",
+            objectives=[f"{o.metric} ({o.direction})" for o in self.config.objectives],
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def evaluate_trial(evaluator: Evaluator, architecture: Architecture, context: TrialContext) -> EvaluationResult:
+    """Run one evaluation (this function is what executors run, possibly in another process)."""
+    result = evaluator.evaluate(architecture, context)
+    if not isinstance(result, EvaluationResult):
+        result = EvaluationResult(metrics=result)
+    return result

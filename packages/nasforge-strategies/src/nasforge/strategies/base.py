@@ -1,0 +1,142 @@
+"""Shared machinery for nasforge's native strategies: option checks, the seen set, failed scores.
+
+Every native strategy derives from :class:`NativeStrategy`, which adds to
+:class:`~nasforge.core.strategy.SearchStrategy`:
+
+* a *seen* set of every architecture asked for or told about, so that a strategy never
+  proposes the same architecture twice while the space still has unseen ones;
+* :meth:`NativeStrategy.propose_unseen`, which tries a strategy's own generator a bounded number
+  of times and then falls back to a random unseen architecture (``None`` once the whole space,
+  as counted by :meth:`~nasforge.core.space.SearchSpace.size`, has been proposed);
+* :func:`score_of`, which maps a failed or infeasible trial (``score is None``) to ``-inf`` so that it
+  ranks below every successful one.
+
+Sets of architectures are only ever used for membership tests: iterating one would depend on
+Python's per-process string hashing and break the "same seed, same suggestions" promise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from nasforge.core.errors import ConfigError
+from nasforge.core.records import Architecture, Observation, Value
+from nasforge.core.space import SearchSpace
+from nasforge.core.strategy import SearchStrategy
+
+#: Random draws tried before :meth:`NativeStrategy.random_unseen` scans the space in order.
+RANDOM_TRIES = 200
+#: At most this many unseen architectures are collected by the ordered scan before one is picked.
+SCAN_LIMIT = 10_000
+
+
+def score_of(observation: Observation) -> float:
+    """The observation's score, or ``-inf`` for a failed or infeasible trial (worse than anything)."""
+    if observation.score is None or not observation.feasible:
+        return -math.inf
+    return float(observation.score)
+
+
+def value_key(value: Value) -> tuple[bool, Value]:
+    """A dictionary key for a choice value that keeps ``True`` and ``1`` apart (they hash alike)."""
+    return (isinstance(value, bool), value)
+
+
+def check_int(name: str, value: Any, low: int, strategy: str) -> int:
+    """Return ``value`` as an int ``>= low`` or raise a :class:`ConfigError` naming the option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"strategy.options.{name}", f"{strategy} needs an integer >= {low}, got {value!r}")
+    return value
+
+
+def check_float(name: str, value: Any, low: float, high: float, strategy: str, *, low_open: bool = False) -> float:
+    """Return ``value`` as a float in ``[low, high]`` (``(low, high]`` when ``low_open``) or raise a :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"strategy.options.{name}", f"{strategy} needs a number, got {value!r}")
+    if value < low or value > high or (low_open and value == low):
+        bracket = "(" if low_open else "["
+        raise ConfigError(f"strategy.options.{name}", f"{strategy} needs a number in {bracket}{low}, {high}], got {value!r}")
+    return float(value)
+
+
+class NativeStrategy(SearchStrategy):
+    """Base class of the native strategies: tracks what was proposed and never repeats it.
+
+    Subclasses implement :meth:`suggest` (usually through :meth:`propose_unseen`) and
+    :meth:`learn`, which receives every told observation after the seen set is updated.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        super().__init__(space, seed=seed)
+        self.seen: set[Architecture] = set()
+        self._size: int | None = None
+
+    # -- the space's size, computed once on first need ---------------------------------------
+    @property
+    def space_size(self) -> int:
+        """How many distinct architectures the space holds."""
+        if self._size is None:
+            self._size = self.space.size()
+        return self._size
+
+    @property
+    def exhausted(self) -> bool:
+        """True when every architecture of the space has been proposed or told."""
+        return len(self.seen) >= self.space_size
+
+    # -- proposing ----------------------------------------------------------------------------
+    def mark_seen(self, arch: Architecture) -> Architecture:
+        """Record ``arch`` as proposed and return it."""
+        self.seen.add(arch)
+        return arch
+
+    def propose_unseen(self, generate: Callable[[], Architecture | None], tries: int) -> Architecture | None:
+        """Call ``generate`` up to ``tries`` times for an unseen architecture, else fall back to a random one.
+
+        The chosen architecture is marked as seen. Returns ``None`` only when the space is exhausted.
+        """
+        if self.exhausted:
+            return None
+        for _ in range(tries):
+            arch = generate()
+            if arch is None:
+                break
+            if arch not in self.seen:
+                return self.mark_seen(arch)
+        return self.random_unseen()
+
+    def random_unseen(self) -> Architecture | None:
+        """A random architecture not proposed before (marked as seen), or ``None`` when none is left.
+
+        Draws with :meth:`~nasforge.core.space.SearchSpace.sample` first; when that keeps hitting
+        seen architectures (a nearly exhausted space), scans the space in enumeration order,
+        collects unseen ones and picks one of them at random.
+        """
+        if self.exhausted:
+            return None
+        for _ in range(RANDOM_TRIES):
+            arch = self.space.sample(self.rng)
+            if arch not in self.seen:
+                return self.mark_seen(arch)
+        unseen: list[Architecture] = []
+        for arch in self.space.enumerate():
+            if arch not in self.seen:
+                unseen.append(arch)
+                if len(unseen) >= SCAN_LIMIT:
+                    break
+        if not unseen:  # size() and the seen set disagree only if told archs lie outside the space
+            return None
+        return self.mark_seen(unseen[int(self.rng.integers(len(unseen)))])
+
+    # -- observing ----------------------------------------------------------------------------
+    def observe(self, observation: Observation) -> None:
+        """Record the architecture as seen, then hand the observation to :meth:`learn`."""
+        arch = observation.architecture
+        if arch not in self.seen and arch in self.space:  # an outside architecture must not count toward size()
+            self.seen.add(arch)
+        self.learn(observation)
+
+    def learn(self, observation: Observation) -> None:
+        """Update the strategy from one finished trial; the default learns nothing."""

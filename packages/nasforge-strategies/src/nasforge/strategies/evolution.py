@@ -1,0 +1,68 @@
+"""Regularized (aging) evolution, Real et al. 2019, "Regularized Evolution for Image Classifier Architecture Search"."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from nasforge.core.errors import ConfigError
+from nasforge.core.records import Architecture, Observation
+from nasforge.core.space import SearchSpace
+from nasforge.strategies.base import check_int, NativeStrategy, score_of
+
+
+class RegularizedEvolution(NativeStrategy):
+    """Tournament selection with aging: the oldest member leaves the population, not the worst.
+
+    The first ``population_size`` proposals are random. After that each proposal is a mutation
+    (:meth:`~nasforge.core.space.SearchSpace.mutate`) of the best of ``sample_size`` members drawn
+    at random, without replacement, from the current population. Every told trial joins the
+    population; once it holds more than ``population_size`` members the oldest is removed.
+    Failed trials join too, with the worst possible score, so they age out like the rest.
+
+    When a mutation gives an architecture proposed before, the mutant is mutated again (a short
+    random walk away from the parent, up to ``mutation_tries`` steps), then a random unseen
+    architecture is proposed instead.
+    While the first random proposals are all still running (nothing told yet), proposals stay random.
+
+    Options: ``population_size`` (50), ``sample_size`` (10), ``mutation_tries`` (20).
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50, sample_size: int = 10, mutation_tries: int = 20) -> None:
+        super().__init__(space, seed=seed)
+        self.population_size = check_int("population_size", population_size, 1, "evolution")
+        self.sample_size = check_int("sample_size", sample_size, 1, "evolution")
+        self.mutation_tries = check_int("mutation_tries", mutation_tries, 1, "evolution")
+        if self.sample_size > self.population_size:
+            raise ConfigError(
+                "strategy.options.sample_size",
+                f"evolution's sample_size ({sample_size}) is larger than population_size ({population_size}); make it at most the population size",
+            )
+        #: (architecture, score) pairs, oldest first.
+        self.population: deque[tuple[Architecture, float]] = deque()
+        self._random_asked = 0
+
+    def select_parent(self) -> Architecture:
+        """Tournament: the best of ``sample_size`` members drawn without replacement (first of equals)."""
+        n = len(self.population)
+        picked = self.rng.choice(n, size=min(self.sample_size, n), replace=False)
+        best = max(picked.tolist(), key=lambda i: (self.population[i][1], -i))
+        return self.population[best][0]
+
+    def suggest(self) -> Architecture | None:
+        if self._random_asked < self.population_size or not self.population:
+            arch = self.random_unseen()
+            if arch is not None:
+                self._random_asked += 1
+            return arch
+        walk = [self.select_parent()]
+
+        def next_mutant() -> Architecture:
+            walk[0] = self.space.mutate(walk[0], self.rng)
+            return walk[0]
+
+        return self.propose_unseen(next_mutant, self.mutation_tries)
+
+    def learn(self, observation: Observation) -> None:
+        self.population.append((observation.architecture, score_of(observation)))
+        while len(self.population) > self.population_size:
+            self.population.popleft()

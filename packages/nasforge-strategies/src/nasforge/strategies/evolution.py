@@ -24,10 +24,10 @@ class RegularizedEvolution(NativeStrategy):
     architecture is proposed instead.
     While the first random proposals are all still running (nothing told yet), proposals stay random.
 
-    Options: ``population_size`` (50), ``sample_size`` (10), ``mutation_tries`` (20).
+    Options: ``population_size`` (20), ``sample_size`` (5), ``mutation_tries`` (20).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 50, sample_size: int = 10, mutation_tries: int = 20) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 20, sample_size: int = 5, mutation_tries: int = 20) -> None:
         super().__init__(space, seed=seed)
         self.population_size = check_int("population_size", population_size, 1, "evolution")
         self.sample_size = check_int("sample_size", sample_size, 1, "evolution")

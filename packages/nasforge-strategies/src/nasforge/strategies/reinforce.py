@@ -61,10 +61,14 @@ class Reinforce(NativeStrategy):
         self.baseline: float | None = None
         self.spread: float = 0.0  # moving average of squared deviations from the baseline
         self.worst: float | None = None
+        self._probs: dict[str, np.ndarray] = {}  # softmax of the logits, refreshed when they change
 
     def probabilities(self, name: str) -> np.ndarray:
         """The policy's current distribution over the values of choice ``name``."""
-        return _softmax(self.logits[name])
+        p = self._probs.get(name)
+        if p is None:
+            p = self._probs[name] = _softmax(self.logits[name])
+        return p
 
     def sample_policy(self) -> Architecture:
         """Draw one architecture from the policy."""
@@ -102,7 +106,7 @@ class Reinforce(NativeStrategy):
             if index is None:
                 continue
             p = self.probabilities(name)
-            grad = -p
+            grad = -p  # a new array: p itself stays untouched
             grad[index] += 1.0
             step = advantage * grad
             if self.entropy_weight > 0:
@@ -110,3 +114,4 @@ class Reinforce(NativeStrategy):
                 entropy = -float(np.sum(p * log_p))
                 step = step - self.entropy_weight * p * (log_p + entropy)
             self.logits[name] += self.learning_rate * step
+            self._probs.pop(name, None)

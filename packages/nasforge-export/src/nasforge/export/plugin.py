@@ -1,0 +1,25 @@
+"""nasforge-export's plugin: the ``onnx``, ``onnx-int8`` and ``onnx-fp16`` exporters and the
+``export`` and ``bench`` commands, registered through the same hooks as any third-party plugin."""
+
+from __future__ import annotations
+
+from nasforge.core.hookspecs import hookimpl
+
+
+@hookimpl
+def nasforge_register_exporters(register):
+    """Register the built-in exporters (see :mod:`nasforge.export.exporters`)."""
+    from nasforge.export.exporters import OnnxExporter, OnnxFp16Exporter, OnnxInt8Exporter
+
+    register(OnnxExporter.name, OnnxExporter, "float32 ONNX, single file, parity-checked against PyTorch")
+    register(OnnxInt8Exporter.name, OnnxInt8Exporter, "static int8 ONNX (QDQ, per-channel) calibrated on real samples")
+    register(OnnxFp16Exporter.name, OnnxFp16Exporter, "float16 ONNX with float32 inputs/outputs")
+
+
+@hookimpl
+def nasforge_register_commands(register):
+    """Register ``nasforge export`` and ``nasforge bench``."""
+    from nasforge.export.cli import BenchCommand, ExportCommand
+
+    register("export", ExportCommand(), "export a PyTorch model to ONNX (fp32/int8/fp16) with model cards")
+    register("bench", BenchCommand(), "benchmark an .onnx file with onnxruntime")

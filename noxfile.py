@@ -1,0 +1,72 @@
+"""Test sessions: one per package and per plugin, each in a virtualenv holding only that
+distribution and its declared dependencies (so a missing dependency declaration fails), plus an
+end-to-end session over the whole workspace.
+
+    nox            # everything (what CI runs)
+    nox -l         # list sessions
+    nox -s core    # one session
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.default_venv_backend = "venv"  # pip, which finds the locally cached torch wheels
+nox.options.error_on_missing_interpreters = True
+
+
+def _distributions() -> dict[str, Path]:
+    """Every first-party distribution in the workspace, by name."""
+    found = {}
+    for pyproject in sorted([*ROOT.glob("packages/*/pyproject.toml"), *ROOT.glob("plugins/*/pyproject.toml")]):
+        name = tomllib.loads(pyproject.read_text())["project"]["name"]
+        found[name] = pyproject.parent
+    return found
+
+
+DISTRIBUTIONS = _distributions()
+
+
+def _local_closure(name: str) -> list[Path]:
+    """The folder of ``name`` and of every workspace distribution it depends on, transitively."""
+    seen: dict[str, Path] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen[current] = DISTRIBUTIONS[current]
+        project = tomllib.loads((DISTRIBUTIONS[current] / "pyproject.toml").read_text())["project"]
+        for requirement in project.get("dependencies", []):
+            dep = re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0]
+            if dep in DISTRIBUTIONS:
+                todo.append(dep)
+    return list(seen.values())
+
+
+def _test_session(name: str, folder: Path):
+    def session(s: nox.Session) -> None:
+        paths = [str(p) for p in _local_closure(name) if p != folder]
+        s.install(*paths, f"{folder}[test]")
+        s.run("pytest", str(folder / "tests"), "-q", "-p", "no:cacheprovider", *s.posargs)
+
+    session.__doc__ = f"Tests of {name}, installed alone with its declared dependencies."
+    return session
+
+
+for _name, _folder in DISTRIBUTIONS.items():
+    _short = _name.removeprefix("nasforge-") if _folder.parent.name == "packages" else _name
+    if (_folder / "tests").is_dir():
+        nox.session(name=_short)(_test_session(_name, _folder))
+
+
+@nox.session(name="e2e")
+def e2e(s: nox.Session) -> None:
+    """End-to-end tests over the whole workspace as a user installs it (`pip install .`)."""
+    s.install(".[test]")
+    s.run("pytest", "tests", "-q", "-p", "no:cacheprovider", *s.posargs)

@@ -1,0 +1,265 @@
+"""``nasforge compress``: compress any PyTorch model from the command line.
+
+Examples::
+
+    # a CIFAR ResNet-56 checkpoint, half the MACs, fine-tuned with distillation on CIFAR-10
+    nasforge compress channel --model-factory nasforge.compression.models.cifar_resnet:resnet56 \\
+        --checkpoint resnet56.th --input-shape 3,32,32 -o macs_reduction=2 -o importance=l2 \\
+        --dataset cifar10 --max-train-samples 5000 --finetune-epochs 2 --distill \\
+        --output resnet56-pruned.pt --report report.json
+
+    # a model of the trainer's cnn space
+    nasforge compress depth --space cnn --arch '{"stages": 2, "channels_1": 16, ...}' \\
+        --input-shape 1,8,8 --num-classes 10 -o num_blocks=1 --output small.pt
+
+The model comes from ``--model-factory module:function`` (called with ``--factory-kwargs``) and
+optionally ``--checkpoint`` (a state dict or ``{'state_dict': ...}``; ``module.`` prefixes are
+stripped), or from ``--space``/``--arch`` (built with the trainer's builder). Compressor options
+are ``-o key=value`` (values parsed as YAML, so ``-o ignore=[fc]`` is a list) or a YAML/JSON file
+with ``--config``. The output is ``torch.save`` of the whole module (``--save module``, load with
+``torch.load(path, weights_only=False)``) or, for ``--space`` models, ``{'state_dict', 'spec'}``
+(``--save state_dict``), rebuilt with :func:`load_compressed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from nasforge.core.errors import ConfigError, UserError
+
+from .base import Compressor, ModelSpec
+from .models.cifar_resnet import strip_prefix
+
+
+def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
+    """Construct the compressor registered as ``name`` with ``options`` (unknown options are a ConfigError)."""
+    from nasforge.core.plugins import get_plugin_manager
+
+    cls = get_plugin_manager().get("compressor", name)
+    params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in options if k not in params]
+    if unknown and not takes_any:
+        known = [p for p in params if params[p].kind is not inspect.Parameter.VAR_KEYWORD]
+        raise ConfigError(f"compressor.{name}", f"unknown option(s) {unknown}; {name!r} takes {known}")
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigError(f"compressor.{name}", str(exc)) from None
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint: a state dict, or a dict holding one under ``state_dict``/``model_state_dict``/``model``.
+
+    ``module.`` prefixes (from ``nn.DataParallel``) are stripped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot read checkpoint {path} as a state dict ({type(exc).__name__}: {exc}); save it with torch.save(model.state_dict(), path)") from exc
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+    return strip_prefix(obj)
+
+
+def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: str | Path | None = None) -> nn.Module:
+    """Call ``module:function`` with ``kwargs`` and load ``checkpoint`` into the model (strict)."""
+    if ":" not in factory:
+        raise UserError(f"--model-factory must look like 'package.module:function', got {factory!r}")
+    module_name, _, attr = factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"cannot import {module_name!r} for --model-factory: {exc}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise UserError(f"module {module_name!r} has no callable {attr!r} (from --model-factory {factory!r})")
+    model = fn(**(kwargs or {}))
+    if not isinstance(model, nn.Module):
+        raise UserError(f"--model-factory {factory!r} returned {type(model).__name__}, not a torch.nn.Module")
+    if checkpoint is not None:
+        state = load_state_dict_file(checkpoint)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise UserError(f"checkpoint {checkpoint} does not fit the model from {factory!r}: {exc}") from None
+    return model
+
+
+def load_compressed(path: str | Path) -> nn.Module:
+    """Load what ``nasforge compress`` wrote: a whole module, or ``{'state_dict', 'spec'}`` for space-built models."""
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(obj, nn.Module):
+        return obj
+    if isinstance(obj, dict) and "spec" in obj and "state_dict" in obj:
+        s = obj["spec"]
+        model = ModelSpec(s["space"], s["architecture"], tuple(s["input_shape"]), int(s["num_classes"])).build()
+        model.load_state_dict(obj["state_dict"])
+        return model
+    raise UserError(f"{path} is neither a saved module nor a nasforge {{state_dict, spec}} file")
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+    except ValueError:
+        raise UserError(f"--input-shape must be comma-separated integers like 3,32,32, got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise UserError(f"--input-shape must be positive integers like 3,32,32, got {text!r}")
+    return shape
+
+
+def _parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} takes key=value, got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UserError(f"{flag} {key}: cannot parse {value!r}: {exc}") from None
+    return out
+
+
+class CompressCommand:
+    """Compress a PyTorch model (prune, distil, fine-tune) and report params, MACs and accuracy."""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("method", help="compressor name: channel, depth, magnitude, distill (see `nasforge plugins`)")
+        src = parser.add_argument_group("model")
+        src.add_argument("--model-factory", help="'package.module:function' returning the torch.nn.Module")
+        src.add_argument("--factory-kwargs", default="{}", help="JSON keyword arguments for the factory")
+        src.add_argument("--checkpoint", help="state dict to load into the model ('module.' prefixes are stripped)")
+        src.add_argument("--space", help="build the model from this nasforge space's builder instead (cnn, mlp, ...)")
+        src.add_argument("--arch", help="the architecture for --space, as JSON")
+        src.add_argument("--num-classes", type=int, default=10, help="classes of a --space model (default 10)")
+        src.add_argument("--input-shape", required=True, help="shape of one input without the batch, e.g. 3,32,32")
+        cfg = parser.add_argument_group("compressor")
+        cfg.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE", help="compressor option (repeatable; YAML value)")
+        cfg.add_argument("--config", help="YAML or JSON file with the compressor options")
+        data = parser.add_argument_group("fine-tuning data (optional)")
+        data.add_argument("--dataset", help="digits, cifar10, imagefolder or a plugin's dataset")
+        data.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE", help="dataset option, e.g. root=/data/cifar (repeatable)")
+        data.add_argument("--max-train-samples", type=int, help="fine-tune on a random subset of this many training images")
+        data.add_argument("--eval-samples", type=int, help="evaluate on the first N test images only")
+        data.add_argument("--batch-size", type=int, default=128)
+        data.add_argument("--augment", action="store_true", help="random flip + crop while fine-tuning (natural images)")
+        data.add_argument("--finetune-epochs", type=int, default=0)
+        data.add_argument("--lr", type=float, default=0.01)
+        data.add_argument("--distill", action="store_true", help="distil from the uncompressed model while fine-tuning")
+        data.add_argument("--temperature", type=float, default=4.0)
+        data.add_argument("--alpha", type=float, default=0.9)
+        data.add_argument("--seed", type=int, default=0)
+        out = parser.add_argument_group("output")
+        out.add_argument("--output", required=True, help="where to write the compressed model")
+        out.add_argument("--save", choices=("module", "state_dict"), default="module", help="whole module (default) or state dict + architecture (--space models)")
+        out.add_argument("--report", help="write the report as JSON here")
+        out.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
+
+    def run(self, args: argparse.Namespace) -> int:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        torch.manual_seed(args.seed)
+        shape = _parse_shape(args.input_shape)
+        model, spec = self._model(args, shape)
+        options = self._options(args)
+        if args.finetune_epochs:
+            ft = dict(options.get("finetune") or {})
+            ft.update(epochs=args.finetune_epochs, lr=args.lr, distill=args.distill, temperature=args.temperature, alpha=args.alpha)
+            options["finetune"] = ft
+        compressor = make_compressor(args.method, options)
+        train, test = self._data(args, shape)
+        example = torch.randn(2, *shape)
+        eval_fn = None
+        if test is not None:
+            from .finetune import evaluate_accuracy
+
+            eval_fn = lambda m: evaluate_accuracy(m, test)  # noqa: E731
+        result = compressor.compress(model, example, data=train, eval_fn=eval_fn, spec=spec)
+        print(result.report.table())
+        print(f"threads: torch {torch.get_num_threads()}")
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if args.save == "state_dict":
+            if result.spec is None:
+                raise UserError("--save state_dict needs a model built from --space (its architecture says how to rebuild it); use --save module")
+            torch.save({"state_dict": result.model.state_dict(), "spec": result.spec.to_dict()}, out)
+        else:
+            torch.save(result.model, out)
+        print(f"wrote {out}")
+        if args.report:
+            Path(args.report).write_text(json.dumps(result.report.to_dict(), indent=2, default=str))
+            print(f"wrote {args.report}")
+        return 0
+
+    def _model(self, args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[nn.Module, ModelSpec | None]:
+        if args.space:
+            if args.model_factory:
+                raise UserError("give either --model-factory or --space/--arch, not both")
+            if not args.arch:
+                raise UserError("--space needs --arch, the architecture as JSON")
+            try:
+                arch = json.loads(args.arch)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"--arch is not valid JSON: {exc}") from None
+            spec = ModelSpec(args.space, arch, shape, args.num_classes)
+            model = spec.build()
+            if args.checkpoint:
+                try:
+                    model.load_state_dict(load_state_dict_file(args.checkpoint))
+                except RuntimeError as exc:
+                    raise UserError(f"checkpoint {args.checkpoint} does not fit the {args.space!r} model: {exc}") from None
+            return model, spec
+        if not args.model_factory:
+            raise UserError("say which model to compress: --model-factory package.module:function (or --space and --arch)")
+        try:
+            kwargs = json.loads(args.factory_kwargs)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--factory-kwargs is not valid JSON: {exc}") from None
+        return load_model(args.model_factory, kwargs, args.checkpoint), None
+
+    def _options(self, args: argparse.Namespace) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if args.config:
+            path = Path(args.config)
+            if not path.is_file():
+                raise UserError(f"--config file not found: {path}")
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise UserError(f"--config {path} must hold a mapping of compressor options")
+            options.update(loaded)
+        options.update(_parse_pairs(args.option, "--option"))
+        return options
+
+    def _data(self, args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[Any, Any]:
+        if not args.dataset:
+            if args.finetune_epochs:
+                raise UserError("--finetune-epochs needs --dataset")
+            return None, None
+        from nasforge.trainer.data import load_dataset, make_loader
+
+        splits = load_dataset(args.dataset, max_train_samples=args.max_train_samples, seed=args.seed, augment=args.augment, **_parse_pairs(args.dataset_option, "--dataset-option"))
+        if tuple(splits.input_shape) != tuple(shape):
+            raise UserError(f"dataset {args.dataset!r} has inputs of shape {splits.input_shape}, but --input-shape is {shape}")
+        test = splits.test
+        if args.eval_samples:
+            test = test.subset(torch.arange(min(args.eval_samples, len(test))))
+        return make_loader(splits.train, args.batch_size, shuffle=True, seed=args.seed), make_loader(test, 512)

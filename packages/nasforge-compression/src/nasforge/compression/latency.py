@@ -1,0 +1,53 @@
+"""Latency callbacks for the ``latency_ms`` target and the reports: onnxruntime on CPU.
+
+:class:`OnnxRuntimeLatency` exports a model to ONNX with :func:`nasforge.export.export_onnx`
+(the TorchScript exporter: it takes well under a second, where the dynamo exporter takes
+seconds, and a latency target calls this many times), opens an onnxruntime session with fixed
+thread counts and returns the median of timed runs in milliseconds. Pass it as
+``compress(..., latency_fn=OnnxRuntimeLatency(example_inputs, threads=1))``.
+
+Latency on a shared machine is noisy; the median of many runs after a warm-up is reported.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._utils import as_input_tuple
+
+
+class OnnxRuntimeLatency:
+    """``latency(model) -> ms``: median onnxruntime CPU latency of one call on ``example_inputs``.
+
+    :param example_inputs: the inputs to time (their batch size is the batch size measured).
+    :param threads: onnxruntime ``intra_op_num_threads`` (``inter_op`` is 1).
+    :param runs: timed runs; :param warmup: untimed runs first.
+    """
+
+    def __init__(self, example_inputs: torch.Tensor | Sequence[torch.Tensor], threads: int = 1, runs: int = 100, warmup: int = 20) -> None:
+        self.inputs = as_input_tuple(example_inputs)
+        self.threads = int(threads)
+        self.runs = int(runs)
+        self.warmup = int(warmup)
+
+    def session(self, model: nn.Module, path: str | Path):
+        """Export ``model`` to ``path`` and open an onnxruntime session on it."""
+        from nasforge.export import export_onnx
+        from nasforge.export.runtime import make_session
+
+        info = export_onnx(model.eval(), self.inputs, path, dynamic_batch=False, exporter="torchscript")
+        return make_session(info.path, intra_op_threads=self.threads)
+
+    def __call__(self, model: nn.Module) -> float:
+        from nasforge.export import measure
+
+        with tempfile.TemporaryDirectory(prefix="nasforge-latency-") as tmp:
+            sess = self.session(model, Path(tmp) / "model.onnx")
+            feed = {i.name: t.numpy() for i, t in zip(sess.get_inputs(), self.inputs)}
+            stats = measure(lambda: sess.run(None, feed), warmup=self.warmup, runs=self.runs)
+        return float(stats.median_ms)

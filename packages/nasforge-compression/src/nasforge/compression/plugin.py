@@ -1,0 +1,31 @@
+"""The compression package's plugin: registers the compressors and the ``nasforge compress`` command."""
+
+from __future__ import annotations
+
+from nasforge.core.hookspecs import hookimpl
+
+from .depth import DepthPruner
+from .distill import DistillationCompressor
+from .structured import ChannelPruner
+from .unstructured import MagnitudePruner
+
+#: The built-in compressors by registered name.
+COMPRESSORS = {
+    "magnitude": (MagnitudePruner, "Unstructured magnitude pruning (layer-wise or global), made permanent"),
+    "channel": (ChannelPruner, "Structured channel pruning that physically removes channels (L1/L2/BN/Taylor; ratio, MACs or latency target)"),
+    "depth": (DepthPruner, "Remove the least important residual blocks"),
+    "distill": (DistillationCompressor, "Fine-tune against a teacher's softened logits (knowledge distillation)"),
+}
+
+
+@hookimpl
+def nasforge_register_compressors(register):
+    for name, (cls, description) in COMPRESSORS.items():
+        register(name, cls, description)
+
+
+@hookimpl
+def nasforge_register_commands(register):
+    from .cli import CompressCommand
+
+    register("compress", CompressCommand(), "Compress any PyTorch model (prune, distil, fine-tune) and report params, MACs and accuracy")

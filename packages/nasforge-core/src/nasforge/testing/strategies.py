@@ -38,9 +38,12 @@ The checks:
     choices), the best score after :data:`PROGRESS_TRIALS` trials, averaged over
     :data:`PROGRESS_SEEDS`, is at least that of uniform random search without repeats.
 ``failed_trials``
-    Failed and infeasible trials (``score=None``) -- the first three, then every architecture
-    whose last choice is ``"broken"`` -- raise nothing and are not treated as good: in the second
-    half of the run at most half the suggestions are broken (random search proposes a third).
+    Failed and infeasible trials (``score=None``) raise nothing and are not treated as good.
+    First the first three trials fail (nothing has succeeded yet) and the strategy must go on;
+    then, in a fresh run, every architecture whose last choice is ``"broken"`` fails while every
+    success scores below zero, and in the second half of that run at most half the suggestions
+    may be broken (random search proposes a third; a strategy that read ``None`` as 0 would
+    chase them).
 ``checkpoint``
     ``state_dict()`` survives a JSON round trip; loading it into a fresh instance mid-run (with
     two asks outstanding) gives the same next ten suggestions as the original.
@@ -337,31 +340,41 @@ def check_progress(factory: StrategyFactory, options: Mapping[str, Any] | None =
     )
 
 
+def _failed(arch: Architecture, fidelity: float | None, number: int) -> Observation:
+    """A failed trial (even ``number``) or a complete but infeasible one (odd), both with ``score=None``."""
+    failed_state = number % 2 == 0
+    return Observation(
+        architecture=arch,
+        score=None,
+        feasible=failed_state,
+        state=TrialState.FAILED if failed_state else TrialState.COMPLETE,
+        fidelity=fidelity,
+        trial_number=number,
+    )
+
+
 def check_failed_trials(factory: StrategyFactory, options: Mapping[str, Any] | None = None, n: int = 60) -> None:
     """Failed/infeasible trials raise nothing and are not treated as good (broken proposals do not take over)."""
     space = failure_space()
     objective = SyntheticObjective(space)
+    # Failures before any success: the strategy must go on proposing valid architectures.
+    strategy = make_strategy(factory, space, seed=17, options=options)
+    for i in range(13):
+        got = ask(strategy)
+        assert got is not None, f"{_name(strategy)} returned None at ask {i}"
+        assert space.validate(got[0]) == got[0]
+        strategy.tell(_failed(got[0], got[1], i) if i < 3 else observe(strategy, got[0], got[1], objective, i))
+    # Every architecture whose last choice is "broken" fails. Every successful score is negative,
+    # so a strategy reading None as 0 (or as anything good) would chase the failures.
     strategy = make_strategy(factory, space, seed=11, options=options)
     broken: list[bool] = []
     for i in range(n):
         got = ask(strategy)
         assert got is not None, f"{_name(strategy)} returned None at ask {i}"
         arch, fidelity = got
-        is_broken = arch["mode"] == "broken"
-        broken.append(is_broken)
-        if i < 3 or is_broken:
-            # every successful score is negative, so a strategy reading None as 0 would chase failures
-            failed_state = i % 2 == 0
-            strategy.tell(
-                Observation(
-                    architecture=arch,
-                    score=None,
-                    feasible=failed_state,
-                    state=TrialState.FAILED if failed_state else TrialState.COMPLETE,
-                    fidelity=fidelity,
-                    trial_number=i,
-                )
-            )
+        broken.append(arch["mode"] == "broken")
+        if broken[-1]:
+            strategy.tell(_failed(arch, fidelity, i))
         else:
             score = -1.0 - abs(objective(arch))
             strategy.tell(Observation(architecture=arch, score=score, objectives=(score, objective.cost(arch)), fidelity=fidelity, trial_number=i))

@@ -43,14 +43,18 @@ def _kernel_density(counts: np.ndarray, n: float, prior_weight: float) -> np.nda
 
     Each observation contributes a Gaussian bump (in index units) truncated to the domain and
     renormalised; the bandwidth follows Scott's rule, ``1.06 * sigma * n^(-1/5)`` with ``sigma``
-    the spread of a uniform over the domain, and is at least half a step. A uniform prior with
+    the standard deviation of the observed positions (at most that of a uniform over the
+    domain), and is at least half a step. A uniform prior with
     the weight of ``prior_weight`` observations keeps every value possible.
     """
     d = counts.shape[0]
     uniform = np.full(d, 1.0 / d)
     if n <= 0 or d == 1:
         return uniform
-    sigma = (d - 1) / math.sqrt(12.0)
+    positions = np.arange(d, dtype=np.float64)
+    mean = float(counts @ positions) / n
+    spread = math.sqrt(max(0.0, float(counts @ (positions - mean) ** 2) / n))
+    sigma = min(spread, (d - 1) / math.sqrt(12.0))  # the data's spread, at most that of a uniform
     h = max(0.5, 1.06 * sigma * n ** -0.2)
     half = min(d - 1, int(math.ceil(4.0 * h)))
     offsets = np.arange(-half, half + 1, dtype=np.float64)

@@ -1,0 +1,61 @@
+"""The shared base of the native strategies: scores of failures, the seen set, the unseen fallback."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nasforge.core.errors import ConfigError
+from nasforge.core.records import Architecture, Observation, TrialState
+from nasforge.strategies import RandomSearch, TPE
+from nasforge.strategies.base import check_float, check_int, score_of
+
+from strategy_helpers import tell
+
+
+def test_failed_and_infeasible_trials_score_below_everything():
+    arch = Architecture(op="conv")
+    assert score_of(Observation(arch, None, state=TrialState.FAILED)) == -math.inf
+    assert score_of(Observation(arch, 3.0, feasible=False)) == -math.inf
+    assert score_of(Observation(arch, -1e300)) == -1e300
+
+
+def test_option_checks_name_the_option():
+    with pytest.raises(ConfigError, match=r"strategy\.options\.population_size.*integer >= 1, got 0"):
+        check_int("population_size", 0, 1, "evolution")
+    with pytest.raises(ConfigError, match="integer"):
+        check_int("population_size", True, 1, "evolution")
+    with pytest.raises(ConfigError, match=r"strategy\.options\.gamma.*\(0.0, 1.0\]"):
+        check_float("gamma", 0.0, 0.0, 1.0, "tpe", low_open=True)
+    assert check_float("gamma", 1, 0.0, 1.0, "tpe") == 1.0
+
+
+def test_propose_unseen_falls_back_to_a_random_unseen_architecture(small_space):
+    strategy = RandomSearch(small_space, seed=0)
+    first = strategy.ask()
+    calls = []
+
+    def always_first():
+        calls.append(1)
+        return first
+
+    other = strategy.propose_unseen(always_first, tries=5)
+    assert len(calls) == 5
+    assert other is not None and other != first and other in strategy.seen
+
+
+def test_random_unseen_finds_the_last_architecture_by_scanning(small_space):
+    strategy = RandomSearch(small_space, seed=0)
+    everything = list(small_space.enumerate())
+    for arch in everything[:-1]:
+        tell(strategy, arch, 0.0)
+    assert strategy.ask() == everything[-1]  # 200 random draws would rarely find it; the scan always does
+    assert strategy.ask() is None
+
+
+def test_an_architecture_outside_the_space_does_not_count_toward_exhaustion(small_space):
+    strategy = TPE(small_space, seed=0, n_startup_trials=0)
+    tell(strategy, Architecture(block="huge"), 1.0)
+    proposals = [strategy.ask() for _ in range(small_space.size())]
+    assert None not in proposals and len(set(proposals)) == small_space.size()

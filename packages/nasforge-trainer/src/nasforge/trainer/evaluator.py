@@ -1,0 +1,280 @@
+"""The ``trainer`` evaluator: train each architecture, then measure its accuracy and costs.
+
+Config example (every option is optional; these are the defaults, sized so a ``cnn`` trial on
+``digits`` takes a few seconds on two CPU cores)::
+
+    evaluator:
+      name: trainer
+      options:
+        dataset: digits
+        epochs: 8
+        batch_size: 64
+        optimizer: adam
+        lr: 0.003
+        schedule: cosine
+
+Metrics of every trial: ``accuracy`` (validation, what the search selects on), ``test_accuracy``
+(held out; for reporting, never for selection), ``train_loss``, ``valid_loss``, ``params``,
+``flops``, ``peak_memory_mb``, ``latency_ms`` with ``latency_threads``, ``train_seconds`` and
+``epochs``. Artifacts: ``model`` (``model.pt``, the trained ``state_dict``) and ``model_spec``
+(``model.json``: builder, architecture, input shape, classes, normalisation) — enough for
+:func:`nasforge.trainer.artifacts.load_trained_model` to rebuild the trained model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from nasforge.core.errors import ConfigError, UserError
+from nasforge.core.evaluator import Evaluator, TrialContext
+from nasforge.core.records import Architecture, EvaluationResult
+from nasforge.core.space import SearchSpace
+from nasforge.trainer import metrics as cost
+from nasforge.trainer.artifacts import save_trained_model
+from nasforge.trainer.data import DatasetSplits, load_dataset
+from nasforge.trainer.models import get_model_builder
+from nasforge.trainer.tensorboard import TrialLogger
+from nasforge.trainer.training import TrainConfig, evaluate, fit, resolve_device
+
+OPTION = "evaluator.options"
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Fix ``torch.set_num_threads(threads)`` inside the block (``None``: leave it) and restore it."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads is not None:
+            torch.set_num_threads(previous)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _optional_int(name: str, value: Any, low: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{OPTION}.{name}", f"must be an integer of at least {low} (or null), got {value!r}")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{OPTION}.{name}", f"must be true or false, got {value!r}")
+    return value
+
+
+class TrainingEvaluator(Evaluator):
+    """Trains each architecture with PyTorch and reports accuracy, size, FLOPs, memory and latency.
+
+    :param space: the search space; its name picks the model builder unless ``model`` is given.
+    :param dataset: a registered dataset: ``digits`` (default, embedded), ``cifar10``, ``imagefolder``.
+    :param dataset_options: the dataset's own options (``root``, ``download``, ``image_size``,
+        ``limit_per_class`` ...).
+    :param model: the model builder's name (default: the space's name, ``cnn`` or ``mlp``).
+    :param epochs: training epochs of a full-fidelity trial. A trial's ``fidelity``, when the
+        strategy asks for one, *is* its number of epochs (rounded, at least 1).
+    :param batch_size: training mini-batch size.
+    :param optimizer: ``adam``, ``adamw`` or ``sgd``.
+    :param lr: learning rate; ``weight_decay``; ``momentum`` (SGD only).
+    :param schedule: ``cosine`` (decay to 0 over the trial's epochs, per step) or ``none``.
+    :param valid_fraction: share of the training data held out for validation (``accuracy``).
+    :param test_fraction: ``null``: the official test split if the dataset has one, else 0.2 of
+        the data; a number: always hold out that share.
+    :param max_train_samples: train on at most this many samples (fixed random subset).
+    :param augment: random flip + crop of training images (CIFAR-style; not for digits).
+    :param data_seed: seed of the split and subset, fixed across trials so all see the same data
+        (training randomness comes from each trial's own seed).
+    :param device: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``.
+    :param threads: ``torch.set_num_threads`` while training (``null``: leave torch's setting).
+    :param measure_latency: measure CPU latency (``latency_ms``); ``latency_runs`` timed runs after
+        ``latency_warmup`` untimed ones, with ``latency_threads`` threads.
+    :param tensorboard: write per-epoch scalars to ``<trial directory>/tensorboard``.
+    :param save_model: save ``model.pt`` and ``model.json`` in the trial directory.
+    """
+
+    metrics: ClassVar[tuple[str, ...]] = (
+        "accuracy",
+        "test_accuracy",
+        "train_loss",
+        "valid_loss",
+        "params",
+        "flops",
+        "peak_memory_mb",
+        "latency_ms",
+        "latency_threads",
+        "train_seconds",
+        "epochs",
+    )
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: str = "digits",
+        dataset_options: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        epochs: int = 8,
+        batch_size: int = 64,
+        optimizer: str = "adam",
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        schedule: str = "cosine",
+        eval_batch_size: int = 512,
+        valid_fraction: float = 0.2,
+        test_fraction: float | None = None,
+        max_train_samples: int | None = None,
+        augment: bool = False,
+        data_seed: int = 0,
+        device: str = "cpu",
+        threads: int | None = None,
+        measure_latency: bool = True,
+        latency_runs: int = 20,
+        latency_warmup: int = 5,
+        latency_threads: int = 1,
+        tensorboard: bool = True,
+        save_model: bool = True,
+    ) -> None:
+        super().__init__(space)
+        if not isinstance(dataset, str) or not dataset:
+            raise ConfigError(f"{OPTION}.dataset", f"must be a dataset name such as 'digits', got {dataset!r}")
+        if dataset_options is None:
+            dataset_options = {}
+        if not isinstance(dataset_options, Mapping):
+            raise ConfigError(f"{OPTION}.dataset_options", f"must be a mapping of option names to values, got {dataset_options!r}")
+        self.dataset = dataset
+        self.dataset_options = dict(dataset_options)
+        self.model_name = model if model is not None else getattr(space, "name", None)
+        if not isinstance(self.model_name, str) or not self.model_name:
+            raise ConfigError(f"{OPTION}.model", f"must name a model builder such as 'cnn' or 'mlp', got {model!r}")
+        try:
+            get_model_builder(self.model_name)
+        except UserError as exc:
+            raise ConfigError(f"{OPTION}.model", str(exc)) from None
+        self.train_config = TrainConfig(
+            epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
+            schedule=schedule, device=device, eval_batch_size=eval_batch_size,
+        ).validate(OPTION)
+        # fractions are validated when the data is split; check their type here to fail early
+        for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
+                raise ConfigError(f"{OPTION}.{name}", f"must be a number strictly between 0 and 1, got {value!r}")
+        if valid_fraction is None:
+            raise ConfigError(f"{OPTION}.valid_fraction", "must be a number strictly between 0 and 1, got null")
+        self.valid_fraction = float(valid_fraction)
+        self.test_fraction = None if test_fraction is None else float(test_fraction)
+        self.max_train_samples = _optional_int("max_train_samples", max_train_samples, 1)
+        self.augment = _bool("augment", augment)
+        if isinstance(data_seed, bool) or not isinstance(data_seed, int):
+            raise ConfigError(f"{OPTION}.data_seed", f"must be an integer, got {data_seed!r}")
+        self.data_seed = data_seed
+        self.threads = _optional_int("threads", threads, 1)
+        self.measure_latency = _bool("measure_latency", measure_latency)
+        self.latency_runs = _optional_int("latency_runs", latency_runs, 1) or 1
+        self.latency_warmup = _optional_int("latency_warmup", latency_warmup, 0) or 0
+        self.latency_threads = _optional_int("latency_threads", latency_threads, 1) or 1
+        self.tensorboard = _bool("tensorboard", tensorboard)
+        self.save_model = _bool("save_model", save_model)
+        self._splits: DatasetSplits | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def setup(self, workdir: Path) -> None:
+        """Load and split the dataset once for the whole experiment."""
+        self.splits  # noqa: B018 - loads
+
+    @property
+    def splits(self) -> DatasetSplits:
+        """The loaded dataset (loaded on first use)."""
+        if self._splits is None:
+            self._splits = load_dataset(
+                self.dataset,
+                valid_fraction=self.valid_fraction,
+                test_fraction=self.test_fraction,
+                max_train_samples=self.max_train_samples,
+                seed=self.data_seed,
+                augment=self.augment,
+                **self.dataset_options,
+            )
+        return self._splits
+
+    def teardown(self) -> None:
+        """Drop the loaded data."""
+        self._splits = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # workers reload the data themselves rather than receive it pickled
+        state = dict(self.__dict__)
+        state["_splits"] = None
+        return state
+
+    # -- one trial -------------------------------------------------------------------------------
+    def epochs_for(self, fidelity: float | None) -> int:
+        """Epochs of a trial at ``fidelity`` (``None``: the ``epochs`` option)."""
+        if fidelity is None:
+            return self.train_config.epochs
+        return max(1, int(round(float(fidelity))))
+
+    def evaluate(self, architecture: Architecture, context: TrialContext) -> EvaluationResult:
+        """Train ``architecture`` under ``context`` and measure it (see the module docstring)."""
+        splits = self.splits
+        config = replace(self.train_config, epochs=self.epochs_for(context.fidelity), seed=int(context.seed))
+        directory = Path(context.directory) if context.directory is not None else None
+        logger = TrialLogger(directory) if (self.tensorboard and directory is not None) else None
+        with torch_threads(self.threads):
+            seed_everything(int(context.seed))
+            builder = get_model_builder(self.model_name)
+            model = builder(architecture, input_shape=splits.input_shape, num_classes=splits.num_classes)
+            try:
+                result = fit(model, splits, config, context, on_epoch=logger.log_epoch if logger else None)
+            finally:
+                if logger is not None:
+                    logger.close()
+            valid_loss, _ = evaluate(model, splits.valid, config.eval_batch_size)
+            _, test_accuracy = evaluate(model, splits.test, config.eval_batch_size)
+            values: dict[str, float] = {
+                "accuracy": result.valid_accuracy,
+                "test_accuracy": test_accuracy,
+                "train_loss": result.train_loss,
+                "valid_loss": valid_loss,
+                "train_seconds": result.seconds,
+                "epochs": float(config.epochs),
+                "params": float(cost.count_params(model)),
+                "flops": float(cost.count_flops(model, splits.input_shape)),
+                "peak_memory_mb": cost.peak_memory(model, splits.input_shape),
+            }
+            context.check()
+            model.to("cpu")
+            if self.measure_latency:
+                values["latency_ms"] = cost.measure_latency(
+                    model, splits.input_shape, runs=self.latency_runs, warmup=self.latency_warmup, threads=self.latency_threads
+                )
+                values["latency_threads"] = float(self.latency_threads)
+        artifacts: dict[str, str] = {}
+        if self.save_model and directory is not None:
+            artifacts = save_trained_model(
+                directory, model, architecture, builder=self.model_name, space=getattr(self.space, "name", None), splits=splits,
+                dataset=self.dataset, dataset_options=self.dataset_options,
+            )
+        return EvaluationResult(values, artifacts)
+
+    @property
+    def device(self) -> torch.device:
+        """The training device."""
+        return resolve_device(self.train_config.device)

@@ -1,0 +1,179 @@
+"""Cost metrics of a model: parameters, FLOPs, peak memory and latency.
+
+All of them describe one inference at batch size 1 with the model in ``eval()`` mode, so they
+compare architectures, not training set-ups:
+
+* :func:`count_params` — number of parameter elements (trainable or not; buffers excluded).
+* :func:`count_flops` — ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass.
+  It counts 2 FLOPs per multiply-accumulate of convolutions and matrix products (the ops that
+  dominate); element-wise ops (BatchNorm in eval, activations, additions, pooling) count 0.
+* :func:`peak_memory` — peak bytes of live tensors during one forward pass, in MiB. On CUDA
+  this is ``torch.cuda.max_memory_allocated``. On CPU a ``TorchDispatchMode`` watches every
+  tensor an operator creates and when it is freed (weak references), keeping the running
+  total of distinct storages alive; parameters, buffers and the input count from the start.
+  Allocator slack and framework overhead are not included.
+* :func:`measure_latency` — median wall time of a forward pass after warm-up runs, with
+  ``torch.set_num_threads(threads)`` fixed for the measurement and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+MIB = 1024.0 * 1024.0
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def _example(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> torch.Tensor:
+    return torch.randn(batch_size, *[int(s) for s in input_shape], device=_device_of(model))
+
+
+class _EvalMode:
+    """Put a model in eval mode and restore its previous mode on exit."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.was_training = model.training
+
+    def __enter__(self) -> nn.Module:
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc: Any) -> None:
+        self.model.train(self.was_training)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameter elements of ``model`` (shared parameters counted once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> int:
+    """FLOPs of one forward pass at ``batch_size`` (default 1), counted by ``FlopCounterMode``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = _example(model, input_shape, batch_size)
+    counter = FlopCounterMode(display=False)
+    with _EvalMode(model), torch.no_grad(), counter:
+        model(x)
+    return int(counter.get_total_flops())
+
+
+class _LiveTensorTracker(TorchDispatchMode):
+    """Follows the bytes of live tensor storages created by operators (see the module docstring)."""
+
+    def __init__(self, preexisting: Sequence[torch.Tensor]) -> None:
+        super().__init__()
+        self.live: dict[int, list[int]] = {}
+        self.current = 0
+        self.peak = 0
+        for t in preexisting:
+            self._add(t, permanent=True)
+        self.peak = self.current
+
+    def _add(self, t: torch.Tensor, permanent: bool = False) -> None:
+        try:
+            storage = t.untyped_storage()
+            ptr, nbytes = storage.data_ptr(), storage.nbytes()
+        except (RuntimeError, NotImplementedError):  # tensors without storage (e.g. opaque layouts)
+            return
+        if ptr == 0 or nbytes == 0:
+            return
+        entry = self.live.get(ptr)
+        if entry is None:
+            entry = self.live[ptr] = [0, nbytes]
+            self.current += nbytes
+            self.peak = max(self.peak, self.current)
+        if permanent:
+            entry[0] += 1 << 30
+            return
+        entry[0] += 1
+        weakref.finalize(t, self._release, ptr)
+
+    def _release(self, ptr: int) -> None:
+        entry = self.live.get(ptr)
+        if entry is None:
+            return
+        entry[0] -= 1
+        if entry[0] <= 0:
+            del self.live[ptr]
+            self.current -= entry[1]
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for item in tree_flatten(out)[0]:
+            if isinstance(item, torch.Tensor):
+                self._add(item)
+        return out
+
+
+def peak_memory(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> float:
+    """Peak memory (MiB) of live tensors during one forward pass, weights and input included."""
+    x = _example(model, input_shape, batch_size)
+    device = x.device
+    with _EvalMode(model), torch.no_grad():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            model(x)
+            torch.cuda.synchronize(device)
+            return torch.cuda.max_memory_allocated(device) / MIB
+        tracker = _LiveTensorTracker([*model.parameters(), *model.buffers(), x])
+        with tracker:
+            out = model(x)
+        del out
+        return tracker.peak / MIB
+
+
+def measure_latency(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    runs: int = 20,
+    warmup: int = 5,
+    threads: int | None = 1,
+    batch_size: int = 1,
+) -> float:
+    """Median milliseconds of one forward pass at ``batch_size`` after ``warmup`` untimed runs.
+
+    ``threads`` fixes ``torch.set_num_threads`` during the measurement (``None`` keeps the
+    current setting); the previous value is restored afterwards. CUDA runs are synchronised.
+    """
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    x = _example(model, input_shape, batch_size)
+    cuda = x.device.type == "cuda"
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        with _EvalMode(model), torch.inference_mode():
+            for _ in range(warmup):
+                model(x)
+            if cuda:
+                torch.cuda.synchronize(x.device)
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                model(x)
+                if cuda:
+                    torch.cuda.synchronize(x.device)
+                times.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        torch.set_num_threads(previous)
+    return float(statistics.median(times))

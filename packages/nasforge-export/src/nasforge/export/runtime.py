@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,9 +66,12 @@ def make_session(
         raise UserError(f"unknown optimization level {optimization_level!r}; choose one of {', '.join(levels)}")
     options.graph_optimization_level = levels[optimization_level]
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=[provider])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session = ort.InferenceSession(str(path), sess_options=options, providers=[provider])
     if provider not in session.get_providers():
-        raise RuntimeError(f"{provider} did not initialise (session fell back to {session.get_providers()})")
+        said = "; ".join(str(w.message) for w in caught)
+        raise RuntimeError(f"{provider} did not initialise (session fell back to {session.get_providers()}){': ' + said if said else ''}")
     return session
 
 

@@ -26,9 +26,10 @@ from nasforge.core.records import Architecture, Observation, Value
 from nasforge.core.space import SearchSpace
 from nasforge.core.strategy import SearchStrategy
 
-#: Random draws tried before :meth:`NativeStrategy.random_unseen` scans the space in order.
+#: Random draws tried before :meth:`NativeStrategy.random_unseen` scans a nearly exhausted space in order.
 RANDOM_TRIES = 200
-#: At most this many unseen architectures are collected by the ordered scan before one is picked.
+#: A space with at most this many unseen architectures left counts as nearly exhausted; the
+#: ordered scan also collects at most this many before picking one.
 SCAN_LIMIT = 10_000
 
 
@@ -110,13 +111,18 @@ class NativeStrategy(SearchStrategy):
     def random_unseen(self) -> Architecture | None:
         """A random architecture not proposed before (marked as seen), or ``None`` when none is left.
 
-        Draws with :meth:`~nasforge.core.space.SearchSpace.sample` first; when that keeps hitting
-        seen architectures (a nearly exhausted space), scans the space in enumeration order,
-        collects unseen ones and picks one of them at random.
+        Draws with :meth:`~nasforge.core.space.SearchSpace.sample` first. When fewer than
+        :data:`SCAN_LIMIT` architectures are left and :data:`RANDOM_TRIES` draws all hit seen
+        ones, scans the space in enumeration order, collects the unseen ones and picks one of
+        them at random.
         """
         if self.exhausted:
             return None
-        for _ in range(RANDOM_TRIES):
+        # With many architectures left, random draws find one sooner or later (a run of misses means
+        # the draws repeat an earlier sequence, e.g. a warm start from a run with the same seed);
+        # with few left, scanning the space is the only way to find them.
+        many_left = self.space_size - len(self.seen) > SCAN_LIMIT
+        for _ in range(RANDOM_TRIES * 100 if many_left else RANDOM_TRIES):
             arch = self.space.sample(self.rng)
             if arch not in self.seen:
                 return self.mark_seen(arch)

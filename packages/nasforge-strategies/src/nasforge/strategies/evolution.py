@@ -13,7 +13,8 @@ from nasforge.strategies.base import check_int, NativeStrategy, score_of
 class RegularizedEvolution(NativeStrategy):
     """Tournament selection with aging: the oldest member leaves the population, not the worst.
 
-    The first ``population_size`` proposals are random. After that each proposal is a mutation
+    Proposals are random until the population is full (counting random proposals still
+    running; trials told from a warm start fill it too). After that each proposal is a mutation
     (:meth:`~nasforge.core.space.SearchSpace.mutate`) of the best of ``sample_size`` members drawn
     at random, without replacement, from the current population. Every told trial joins the
     population; once it holds more than ``population_size`` members the oldest is removed.
@@ -39,7 +40,7 @@ class RegularizedEvolution(NativeStrategy):
             )
         #: (architecture, score) pairs, oldest first.
         self.population: deque[tuple[Architecture, float]] = deque()
-        self._random_asked = 0
+        self._pending_random: set[Architecture] = set()  # random start proposals not told yet
 
     def select_parent(self) -> Architecture:
         """Tournament: the best of ``sample_size`` members drawn without replacement (first of equals)."""
@@ -49,10 +50,10 @@ class RegularizedEvolution(NativeStrategy):
         return self.population[best][0]
 
     def suggest(self) -> Architecture | None:
-        if self._random_asked < self.population_size or not self.population:
+        if len(self.population) + len(self._pending_random) < self.population_size or not self.population:
             arch = self.random_unseen()
             if arch is not None:
-                self._random_asked += 1
+                self._pending_random.add(arch)
             return arch
         walk = [self.select_parent()]
 
@@ -63,6 +64,7 @@ class RegularizedEvolution(NativeStrategy):
         return self.propose_unseen(next_mutant, self.mutation_tries)
 
     def learn(self, observation: Observation) -> None:
+        self._pending_random.discard(observation.architecture)
         self.population.append((observation.architecture, score_of(observation)))
         while len(self.population) > self.population_size:
             self.population.popleft()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -39,13 +40,15 @@ class SeededRandom(SearchStrategy):
 class Synthetic(Evaluator):
     """accuracy = a/10 (+0.05 when b == 'y'); params = 100 * (a + 1). Failure modes on request."""
 
-    metrics = ("accuracy", "params", "latency_ms")
+    metrics = ("accuracy", "params", "latency_ms", "pid")
 
-    def __init__(self, space, fail_on=None, nan_on=None, sleep=0.0, hang_on=None, log_file=None):
+    def __init__(self, space, fail_on=None, nan_on=None, sleep=0.0, hang_on=None, log_file=None, crash_on=None, block_on=None):
         super().__init__(space)
         self.fail_on = set(fail_on or [])
         self.nan_on = set(nan_on or [])
         self.hang_on = set(hang_on or [])
+        self.crash_on = set(crash_on or [])
+        self.block_on = set(block_on or [])
         self.sleep = float(sleep)
         self.log_file = log_file
 
@@ -59,6 +62,10 @@ class Synthetic(Evaluator):
         a = architecture["a"]
         if a in self.fail_on:
             raise TrialFailed(f"a={a} is configured to fail")
+        if a in self.block_on:
+            time.sleep(60)  # ignores its deadline entirely
+        if a in self.crash_on:
+            os._exit(3)  # the worker process dies abruptly
         if a in self.hang_on:
             while True:  # a long loop that checks its deadline, as evaluators should
                 time.sleep(0.01)
@@ -70,7 +77,7 @@ class Synthetic(Evaluator):
         accuracy = math.nan if a in self.nan_on else a / 10 + (0.05 if architecture.get("b") == "y" else 0.0)
         (Path(context.directory) / "done.txt").write_text("ok")
         self._log("end", context.number)
-        return EvaluationResult({"accuracy": accuracy, "params": 100.0 * (a + 1), "latency_ms": float(a)})
+        return EvaluationResult({"accuracy": accuracy, "params": 100.0 * (a + 1), "latency_ms": float(a), "pid": float(os.getpid())})
 
 
 @hookimpl

@@ -195,3 +195,38 @@ def test_run_status_and_plugins_from_the_command_line(tmp_path, subprocess_env):
     assert {"kind": "evaluator", "name": "synthetic"}.items() <= next(c for c in listing["components"] if c["name"] == "synthetic").items()
     assert any(p["distribution"] == "nasforge-core" for p in listing["plugins"])
     assert math.isfinite(info["elapsed_seconds"])
+
+
+def test_process_executor_runs_trials_in_parallel_workers_and_survives_a_dead_worker(tmp_path, pm):
+    options = {"sleep": 0.2, "crash_on": [5]}
+    start = time.time()
+    experiment, result = run(tmp_path, pm, budget={"trials": 12}, evaluator={"name": "synthetic", "options": options}, executor={"name": "process", "options": {"workers": 2}})
+    assert len(result.trials) == 12
+    crashed = [t for t in result.trials if t.architecture["a"] == 5]
+    assert crashed and all(t.state is TrialState.FAILED and "worker process died" in t.error for t in crashed)
+    complete = [t for t in result.trials if t.state is TrialState.COMPLETE]
+    assert len(complete) == 12 - len(crashed)
+    assert len({t.metrics["pid"] for t in complete}) >= 2  # really spread over worker processes
+    assert os.getpid() not in {t.metrics["pid"] for t in complete}
+    assert len({t.architecture for t in result.trials}) == 12
+
+
+def test_process_executor_rejects_a_bad_worker_count(tmp_path, pm):
+    from nasforge.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="executor.options.workers"):
+        run(tmp_path, pm, executor={"name": "process", "options": {"workers": 0}})
+
+
+def test_process_executor_kills_a_trial_that_ignores_its_deadline(tmp_path, pm, monkeypatch):
+    import nasforge.core.executor as executor
+
+    monkeypatch.setattr(executor, "HARD_TIMEOUT_GRACE", 1.0)  # the parent process enforces it
+    space = {"choices": [{"name": "a", "type": "int", "low": 6, "high": 8}]}
+    options = {"sleep": 0.05, "log_file": None}
+    # 'a' == 7 sleeps in one uninterruptible call that never checks the deadline
+    _, result = run(tmp_path, pm, space=space, budget={"trials": 3}, trial_timeout=4,
+                    evaluator={"name": "synthetic", "options": {**options, "block_on": [7]}}, executor={"name": "process", "options": {"workers": 2}})
+    by_a = {t.architecture["a"]: t for t in result.trials}
+    assert by_a[7].state is TrialState.FAILED and "worker was killed" in by_a[7].error
+    assert by_a[6].state is TrialState.COMPLETE and by_a[8].state is TrialState.COMPLETE

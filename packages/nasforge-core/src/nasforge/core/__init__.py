@@ -12,7 +12,7 @@ from nasforge.core.errors import (
     UserError,
 )
 from nasforge.core.evaluator import Evaluator, TrialContext
-from nasforge.core.executor import Executor, SequentialExecutor
+from nasforge.core.executor import Executor, LocalProcessExecutor, SequentialExecutor
 from nasforge.core.hookspecs import hookimpl
 from nasforge.core.plugins import PluginManager, get_plugin_manager
 from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
@@ -28,6 +28,7 @@ __all__ = [
     "Evaluator",
     "Executor",
     "Integer",
+    "LocalProcessExecutor",
     "NasforgeError",
     "Observation",
     "PluginError",

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from nasforge.core.errors import ConfigError
 from nasforge.core.evaluator import Evaluator, TrialContext
-from nasforge.core.executor import SequentialExecutor
+from nasforge.core.executor import LocalProcessExecutor, SequentialExecutor
 from nasforge.core.hookspecs import hookimpl
 from nasforge.core.records import Architecture
 from nasforge.core.space import SearchSpace
@@ -50,6 +50,7 @@ def load_callable(path: str, field: str) -> Callable[..., Any]:
 @hookimpl
 def nasforge_register_executors(register):
     register("sequential", SequentialExecutor, "Run trials one after another in this process")
+    register("process", LocalProcessExecutor, "Run several trials at once in worker processes on this machine")
 
 
 @hookimpl

@@ -27,9 +27,15 @@ class TrialContext:
     seed: int
     directory: Path
     fidelity: float | None = None
-    deadline: float | None = None  # a time.time() value; None = no limit
+    timeout: float | None = None  # seconds the evaluation may take; None = no limit
+    deadline: float | None = None  # a time.time() value, set by :meth:`start`
     reporter: Callable[[int, Mapping[str, float]], None] | None = None
     reports: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the trial's clock (called where the evaluation actually begins)."""
+        if self.timeout is not None:
+            self.deadline = time.time() + self.timeout
 
     def check(self) -> None:
         if self.deadline is not None and time.time() > self.deadline:

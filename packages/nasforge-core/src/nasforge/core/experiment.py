@@ -258,7 +258,7 @@ class Experiment:
             seed=self.config.seed * 100_003 + trial.number,
             directory=directory,
             fidelity=trial.fidelity,
-            deadline=None if timeout is None else time.time() + timeout,
+            timeout=timeout,
         )
 
     def run(self) -> ExperimentResult:
@@ -266,7 +266,7 @@ class Experiment:
         self.started_at = time.time()
         self.store.set_meta("status", "running")
         self.evaluator.setup(self.directory)
-        self.executor.start(self.directory)
+        self.executor.start(self.directory, self.evaluator)
         self.pm.call_lifecycle("nasforge_before_experiment", experiment=self)
         retry = self.store.trials((TrialState.PENDING, TrialState.RUNNING))
         finished = len(self.store.trials(FINISHED))
@@ -287,7 +287,7 @@ class Experiment:
                     trial = self.store.mark_running(trial)
                     self.pm.call_lifecycle("nasforge_before_trial", experiment=self, trial=trial)
                     context = self._context(trial)
-                    in_flight[self.executor.submit(evaluate_trial, self.evaluator, trial.architecture, context)] = (trial, context)
+                    in_flight[self.executor.submit_trial(trial.architecture, context)] = (trial, context)
                 if not in_flight:
                     break
                 done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
@@ -374,6 +374,7 @@ class Experiment:
 
 def evaluate_trial(evaluator: Evaluator, architecture: Architecture, context: TrialContext) -> EvaluationResult:
     """Run one evaluation (this function is what executors run, possibly in another process)."""
+    context.start()
     result = evaluator.evaluate(architecture, context)
     if not isinstance(result, EvaluationResult):
         result = EvaluationResult(metrics=result)

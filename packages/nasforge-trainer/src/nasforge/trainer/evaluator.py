@@ -10,7 +10,7 @@ Config example (every option is optional; these are the defaults, sized so a ``c
         epochs: 8
         batch_size: 64
         optimizer: adam
-        lr: 0.003
+        lr: 0.01
         schedule: cosine
 
 Metrics of every trial: ``accuracy`` (validation, what the search selects on), ``test_accuracy``
@@ -133,7 +133,7 @@ class TrainingEvaluator(Evaluator):
         epochs: int = 8,
         batch_size: int = 64,
         optimizer: str = "adam",
-        lr: float = 3e-3,
+        lr: float = 0.01,
         weight_decay: float = 0.0,
         momentum: float = 0.9,
         schedule: str = "cosine",

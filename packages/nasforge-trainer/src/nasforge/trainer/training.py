@@ -3,7 +3,7 @@
 :func:`fit` trains with cross-entropy, one optimizer step per mini-batch, and measures
 validation accuracy after every epoch::
 
-    config = TrainConfig(epochs=5, lr=3e-3)
+    config = TrainConfig(epochs=5, lr=0.01)
     result = fit(model, splits, config)          # FitResult(train_loss, valid_accuracy, ...)
     test_acc = evaluate_accuracy(model, splits.test)
 
@@ -68,7 +68,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     optimizer: str = "adam"
-    lr: float = 3e-3
+    lr: float = 0.01
     weight_decay: float = 0.0
     momentum: float = 0.9
     schedule: str = "cosine"

@@ -8,7 +8,7 @@ import pytest
 
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture, Observation, TrialState
-from nasforge.strategies import RandomSearch, TPE
+from nasforge.strategies import LocalSearch, RandomSearch, Reinforce, RegularizedEvolution, TPE
 from nasforge.strategies.base import check_float, check_int, score_of
 
 from strategy_helpers import tell
@@ -54,8 +54,16 @@ def test_random_unseen_finds_the_last_architecture_by_scanning(small_space):
     assert strategy.ask() is None
 
 
-def test_an_architecture_outside_the_space_does_not_count_toward_exhaustion(small_space):
-    strategy = TPE(small_space, seed=0, n_startup_trials=0)
-    tell(strategy, Architecture(block="huge"), 1.0)
-    proposals = [strategy.ask() for _ in range(small_space.size())]
+@pytest.mark.parametrize("cls", [RandomSearch, TPE, RegularizedEvolution, Reinforce, LocalSearch])
+def test_an_architecture_outside_the_space_is_ignored_with_a_warning(small_space, cls):
+    strategy = cls(small_space, seed=0)
+    with pytest.warns(UserWarning, match="outside its space"):
+        tell(strategy, Architecture(block="huge", act="relu"), 100.0)
+    # It neither counts toward exhaustion nor steers the search (e.g. as a parent to mutate).
+    proposals = []
+    for _ in range(small_space.size()):
+        arch = strategy.ask()
+        proposals.append(arch)
+        tell(strategy, arch, 0.0)
     assert None not in proposals and len(set(proposals)) == small_space.size()
+    assert strategy.ask() is None

@@ -18,10 +18,11 @@ Python's per-process string hashing and break the "same seed, same suggestions" 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from nasforge.core.errors import ConfigError
+from nasforge.core.errors import ConfigError, SpaceError
 from nasforge.core.records import Architecture, Observation, Value
 from nasforge.core.space import SearchSpace
 from nasforge.core.strategy import SearchStrategy
@@ -138,9 +139,19 @@ class NativeStrategy(SearchStrategy):
 
     # -- observing ----------------------------------------------------------------------------
     def observe(self, observation: Observation) -> None:
-        """Record the architecture as seen, then hand the observation to :meth:`learn`."""
+        """Record the architecture as seen, then hand the observation to :meth:`learn`.
+
+        An observation of an architecture that is not valid in this space (e.g. a warm start from
+        an experiment with another space) is ignored with a warning: it must not count toward
+        :meth:`~nasforge.core.space.SearchSpace.size` nor become, say, a parent to mutate.
+        """
         arch = observation.architecture
-        if arch not in self.seen and arch in self.space:  # an outside architecture must not count toward size()
+        if arch not in self.seen:
+            try:
+                self.space.validate(arch)
+            except SpaceError as exc:
+                warnings.warn(f"{type(self).__name__} ignored an observation of an architecture outside its space: {exc}", stacklevel=3)
+                return
             self.seen.add(arch)
         self.learn(observation)
 

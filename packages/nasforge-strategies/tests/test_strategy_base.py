@@ -67,3 +67,29 @@ def test_an_architecture_outside_the_space_is_ignored_with_a_warning(small_space
         tell(strategy, arch, 0.0)
     assert None not in proposals and len(set(proposals)) == small_space.size()
     assert strategy.ask() is None
+
+
+_SEQUENCE_SCRIPT = """
+import json
+from nasforge.strategies.plugin import STRATEGIES
+from nasforge.testing.strategies import SyntheticObjective, conditional_space, run
+space = conditional_space()
+out = {name: run(cls(space, seed=3), SyntheticObjective(space), 40) for name, (cls, _) in STRATEGIES.items()}
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def test_suggestions_do_not_depend_on_python_hash_randomisation():
+    # String hashes differ between processes; a strategy that iterated a set or dict of
+    # architectures to decide would give different suggestions under different PYTHONHASHSEEDs.
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", _SEQUENCE_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]

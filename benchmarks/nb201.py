@@ -1,0 +1,206 @@
+"""NAS-Bench-201 strategy benchmark: sample efficiency and suggestion cost of every registered strategy.
+
+For each strategy registered with nasforge (built-in and plugin) and each seed, the strategy is
+driven directly through ask/tell against an in-memory copy of the NAS-Bench-201 CIFAR-10 table,
+until it has made ``max(budgets)`` queries (a query is one distinct architecture looked up at one
+fidelity). After 50/100/150/300 queries it records the CIFAR-10 *test* accuracy (200 epochs) of the
+architecture that is best by *validation* accuracy among those queried (at the highest fidelity
+reached, as the experiment loop reports its best trial). The table printed next to each strategy
+gives mean ± std over seeds, and the strategy's own time per ask+tell (lookup excluded).
+
+The full experiment loop (store, trial records, hooks) is deliberately not used: it would
+dominate the run time, and the benchmark must finish in under 10 minutes on 2 cores. Strategies
+that cannot be built without options are skipped, with the reason printed.
+
+Usage::
+
+    python benchmarks/nb201.py                       # every strategy, 100 seeds, 2 processes
+    python benchmarks/nb201.py --seeds 10 --strategies bananas,evolution
+
+Anchors (issue 5, measured on this exact table, CIFAR-10, 100 seeds) are printed alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TABLE = Path(os.environ.get("NASFORGE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / "nb201" / "nb201_cifar10.csv.gz"
+
+#: Published anchors on this table (issue 5): mean test accuracy at 50/100/150/300 queries.
+ANCHORS = {
+    "Optuna 5.0 TPESampler": (94.10, 94.28, 94.35, 94.37),
+    "textbook REA (pop 10, sample 3)": (93.80, 94.07, 94.18, 94.31),
+    "random search": (93.66, 93.80, 93.86, 93.99),
+}
+OPTIMUM = 94.37
+OPTUNA_TPE_MS = 6.2  # per ask+tell at 1,000 trials of history
+
+_TABLE = None  # per worker: (valid200, test200, valid12, test12) arrays indexed by architecture_index
+
+
+def _init_worker(table_path: str) -> None:
+    global _TABLE
+    # Strategies run single-threaded, as in a real search loop on a shared machine.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from nasforge_nasbench201 import load_table
+
+    t = load_table(table_path)
+    _TABLE = tuple(np.asarray(t.columns[c]) for c in ("cifar10_valid_acc", "cifar10_test_acc", "cifar10_valid_acc_12ep", "cifar10_test_acc_12ep"))
+
+
+def options_for(cls: type) -> dict:
+    """Options the benchmark passes: multi-fidelity strategies get the table's two fidelities (12 and 200 epochs)."""
+    return {"fidelities": [12, 200]} if getattr(cls, "multi_fidelity", False) else {}
+
+
+def run_one(args: tuple[str, int, tuple[int, ...]]) -> tuple[str, int, list[float], float, int, str | None]:
+    """Run one strategy with one seed; return (name, seed, test acc at each budget, seconds per ask+tell, asks, error)."""
+    name, seed, budgets = args
+    from nasforge.core.plugins import get_plugin_manager
+    from nasforge.core.records import Observation
+    from nasforge_nasbench201 import architecture_index, nasbench201_space
+    from nasforge_nasbench201.evaluator import epochs_for_fidelity
+
+    valid200, test200, valid12, test12 = _TABLE
+    space = nasbench201_space()
+    cls = get_plugin_manager().get("strategy", name)
+    strategy = cls(space, seed=seed, **options_for(cls))
+    queried: set[tuple[int, int]] = set()
+    best_key: tuple[int, float] | None = None  # (epochs, validation accuracy) of the incumbent
+    best_test = math.nan
+    results: list[float] = []
+    spent = 0.0
+    asks = 0
+    max_asks = 20 * max(budgets)  # a strategy that keeps re-proposing known archs must still end
+    pending = sorted(budgets)
+    while pending and asks < max_asks:
+        t0 = time.process_time()
+        suggestion = strategy.ask_with_fidelity()
+        spent += time.process_time() - t0
+        asks += 1
+        if suggestion is None:
+            break
+        arch, fidelity = suggestion
+        i = architecture_index(arch)
+        epochs = epochs_for_fidelity(fidelity)
+        valid = float(valid200[i] if epochs == 200 else valid12[i])
+        obs = Observation(architecture=arch, score=valid, objectives=(valid,), fidelity=fidelity, metrics={"accuracy": valid})
+        t0 = time.process_time()
+        strategy.tell(obs)
+        spent += time.process_time() - t0
+        if (i, epochs) in queried:
+            continue
+        queried.add((i, epochs))
+        key = (epochs, valid)
+        if best_key is None or key > best_key:
+            best_key, best_test = key, float(test200[i])
+        while pending and len(queried) >= pending[0]:
+            results.append(best_test)
+            pending.pop(0)
+    error = None
+    if pending:
+        error = f"stopped after {len(queried)} queries ({'space exhausted' if asks < max_asks else 'too many repeated proposals'})"
+        results.extend([best_test] * len(pending))
+    return name, seed, results, spent / max(asks, 1), asks, error
+
+
+def buildable(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The strategies that can be constructed with no options, and why the others cannot."""
+    from nasforge.core.plugins import get_plugin_manager
+    from nasforge_nasbench201 import nasbench201_space
+
+    pm = get_plugin_manager()
+    ok, skipped = [], {}
+    for name in names:
+        try:
+            cls = pm.get("strategy", name)
+            cls(nasbench201_space(), seed=0, **options_for(cls))
+        except Exception as exc:  # report, never hide: the reason is printed
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        ok.append(name)
+    return ok, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", default=str(DEFAULT_TABLE), help="path to nb201_cifar10.csv.gz")
+    parser.add_argument("--seeds", type=int, default=100, help="seeds per strategy (default 100)")
+    parser.add_argument("--strategies", default="", help="comma-separated strategy names (default: every registered one)")
+    parser.add_argument("--budgets", default="50,100,150,300", help="query budgets to report (default 50,100,150,300)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    args = parser.parse_args(argv)
+
+    if not Path(args.table).is_file():
+        print(f"NAS-Bench-201 table not found at {args.table}; pass --table or set NASFORGE_SHARED_DATA", file=sys.stderr)
+        return 2
+    budgets = tuple(int(b) for b in args.budgets.split(","))
+    from nasforge.core.plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    registered = pm.components("strategy")
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()] or list(registered)
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        print(f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {unknown}; registered: {sorted(registered)}", file=sys.stderr)
+        return 2
+    names, skipped = buildable(names)
+
+    tasks = [(name, seed, budgets) for name in names for seed in range(args.seeds)]
+    started = time.perf_counter()
+    ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
+    with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(args.table,)) as pool:
+        outcomes = pool.map(run_one, tasks, chunksize=max(1, args.seeds // 4))
+    wall = time.perf_counter() - started
+
+    by_name: dict[str, list[tuple[list[float], float, str | None]]] = {n: [] for n in names}
+    for name, _seed, results, per_ask, _asks, error in outcomes:
+        by_name[name].append((results, per_ask, error))
+
+    head = " | ".join(f"{b} queries" for b in budgets)
+    print(f"NAS-Bench-201 CIFAR-10, test accuracy (%) of the best-by-validation architecture, mean ± std over {args.seeds} seeds")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, {args.jobs} worker processes, 1 BLAS thread each, "
+        f"{os.cpu_count()} CPUs, wall {wall:.0f} s; times are CPU seconds of the strategy's ask+tell (table lookup excluded)"
+    )
+    mf = [n for n in names if getattr(registered[n].obj, "multi_fidelity", False)]
+    if mf:
+        print(f"multi-fidelity strategies ({', '.join(mf)}) run with fidelities [12, 200]; every (architecture, epochs) lookup counts as a query")
+    print()
+    print(f"| strategy | {head} | ms CPU per ask+tell (1 thread) | distribution |")
+    print("|---" * (len(budgets) + 3) + "|")
+    for name in names:
+        runs = by_name[name]
+        arr = np.array([r for r, _, _ in runs])
+        cells = " | ".join(f"{arr[:, k].mean():.2f} ± {arr[:, k].std():.2f}" for k in range(len(budgets)))
+        ms = 1000 * float(np.mean([t for _, t, _ in runs]))
+        print(f"| {name} | {cells} | {ms:.3f} | {registered[name].plugin.distribution} |")
+    for label, values in ANCHORS.items():
+        anchor = dict(zip((50, 100, 150, 300), values, strict=True))
+        cells = " | ".join(f"{anchor[b]:.2f}" if b in anchor else "" for b in budgets)
+        cost = f"{OPTUNA_TPE_MS} (at 1,000 trials)" if "Optuna" in label else ""
+        print(f"| *anchor: {label}* | {cells} | {cost} | |")
+    print(f"| *table optimum* | {' | '.join(f'{OPTIMUM:.2f}' for _ in budgets)} | | |")
+    errors = {n: e for n in names for _, _, e in by_name[n] if e}
+    for name, error in errors.items():
+        print(f"\nnote: {name}: {error}")
+    if skipped:
+        print("\nskipped:")
+        for name, why in skipped.items():
+            print(f"- {name}: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

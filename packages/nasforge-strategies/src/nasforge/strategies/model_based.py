@@ -1,0 +1,412 @@
+"""BANANAS-style model-based search: an ensemble of small neural predictors over the space's encoding.
+
+After White, Neiswanger & Savani, "BANANAS: Bayesian Optimization with Neural Architectures for
+Neural Architecture Search" (AAAI 2021). The predictor learns from
+:meth:`~nasforge.core.space.SearchSpace.encode` (one-hot / scaled ordinal), so it works on any
+space. Each suggestion:
+
+1. builds a candidate pool around the best ``top_k`` architectures of the current *local run*:
+   every single-choice change of each, ``mutation_candidates`` random mutations (two changes on
+   average) and ``crossover_candidates`` uniform crossovers of two of them, plus
+   ``random_candidates`` random architectures; everything proposed before is removed;
+2. scores the pool with an ensemble of ``ensemble_size`` two-hidden-layer MLPs (numpy only, no
+   torch) trained on every observation so far, on the *rank* of the score (ties averaged), so
+   that a few very bad architectures do not squash the differences among good ones;
+3. proposes the candidate with the best *independent Thompson sample*: one draw per candidate from
+   a normal with the ensemble's mean and spread (the acquisition BANANAS found best).
+
+The first ``initial`` proposals are random. When a local run has gone ``patience`` observations
+without improving (default: half the number of neighbours of an architecture, i.e. the model
+found nothing better around it), the next proposal is a random architecture that starts a new
+local run, as local search restarts; the model keeps everything it learnt. This is what gets
+the search out of a good region that is not the best one, which no predictor trained on that
+region alone would leave.
+
+Suggestions are cheap (well under a millisecond on small spaces): the ensemble is warm-started
+from its last weights and trained for ``train_steps`` full-batch Adam steps only once the data
+grew by ``refit_growth`` (20 %) since the last training, so the training cost per suggestion
+stays constant as the history grows. On an unconditional space the pool is generated, de-duplicated
+and encoded with vectorised index arithmetic; a space with conditions goes through
+:meth:`~nasforge.core.space.SearchSpace.neighbours`, :meth:`~nasforge.core.space.SearchSpace.complete`
+and :meth:`~nasforge.core.space.SearchSpace.encode` instead (slower, same idea).
+
+Failed or infeasible trials are taught to the predictor with the worst score seen, so it learns to
+avoid what breaks, and are never proposed again.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from nasforge.core.errors import ConfigError
+from nasforge.core.records import Architecture, Observation
+from nasforge.core.space import SearchSpace
+from nasforge.strategies.base import NativeStrategy, check_float, check_int, score_of
+
+
+#: Spaces up to this size keep a boolean "seen" array indexed by architecture code.
+SEEN_BITMAP_LIMIT = 1 << 24
+
+
+class MLPEnsemble:
+    """``members`` independent MLPs ``D -> hidden -> hidden -> 1`` (ReLU), trained together with Adam.
+
+    Weights are stacked along a leading member axis so that one batched matrix product trains or
+    evaluates every member at once; all parameters live in one flat float32 buffer so that an Adam
+    step is a handful of vector operations. Targets are standardised internally.
+    """
+
+    def __init__(self, n_inputs: int, members: int, hidden: int, rng: np.random.Generator, lr: float = 0.01, weight_decay: float = 1e-4) -> None:
+        self.lr = lr
+        shapes = [(members, n_inputs, hidden), (members, 1, hidden), (members, hidden, hidden), (members, 1, hidden), (members, hidden, 1), (members, 1, 1)]
+        sizes = [int(np.prod(shape)) for shape in shapes]
+        self._theta = np.zeros(sum(sizes), dtype=np.float32)
+        self._grad = np.zeros_like(self._theta)
+        self._decay = np.zeros_like(self._theta)  # weight decay on weights, not on biases
+        self.params: list[np.ndarray] = []
+        self.grads: list[np.ndarray] = []
+        start = 0
+        for shape, size in zip(shapes, sizes, strict=True):
+            view = self._theta[start : start + size].reshape(shape)
+            if shape[1] != 1:  # He initialisation, a different draw per member: the ensemble's diversity
+                view[...] = rng.normal(0.0, math.sqrt(2.0 / shape[1]), size=shape)
+                self._decay[start : start + size] = weight_decay
+            self.params.append(view)
+            self.grads.append(self._grad[start : start + size].reshape(shape))
+            start += size
+        self._m = np.zeros_like(self._theta)
+        self._v = np.zeros_like(self._theta)
+        self._t = 0
+        self.mean = 0.0
+        self.scale = 1.0
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w1, b1, w2, b2, w3, b3 = self.params
+        h1 = np.maximum(x @ w1 + b1, 0.0)  # (members, n, hidden)
+        h2 = np.maximum(h1 @ w2 + b2, 0.0)
+        return h1, h2, (h2 @ w3 + b3)[..., 0]  # (members, n)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, steps: int) -> None:
+        """Train every member for ``steps`` full-batch Adam steps on mean squared error (warm start)."""
+        self.mean = float(y.mean())
+        self.scale = float(y.std()) or 1.0
+        target = ((y - self.mean) / self.scale).astype(np.float32)
+        x = x.astype(np.float32, copy=False)
+        xt = np.ascontiguousarray(x.T)
+        n = x.shape[0]
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        w1, b1, w2, b2, w3, b3 = self.params
+        g_w1, g_b1, g_w2, g_b2, g_w3, g_b3 = self.grads
+        for _ in range(steps):
+            h1, h2, out = self._forward(x)
+            g_out = (2.0 / n) * (out - target)[..., None]  # (members, n, 1)
+            np.matmul(h2.transpose(0, 2, 1), g_out, out=g_w3)
+            g_b3[...] = g_out.sum(axis=1, keepdims=True)
+            g_h2 = (g_out @ w3.transpose(0, 2, 1)) * (h2 > 0)
+            np.matmul(h1.transpose(0, 2, 1), g_h2, out=g_w2)
+            g_b2[...] = g_h2.sum(axis=1, keepdims=True)
+            g_h1 = (g_h2 @ w2.transpose(0, 2, 1)) * (h1 > 0)
+            np.matmul(xt, g_h1, out=g_w1)  # (D, n) @ (members, n, hidden) broadcasts over members
+            g_b1[...] = g_h1.sum(axis=1, keepdims=True)
+            g = self._grad + self._decay * self._theta
+            self._t += 1
+            self._m *= beta1
+            self._m += (1.0 - beta1) * g
+            self._v *= beta2
+            self._v += (1.0 - beta2) * (g * g)
+            step = self.lr / (1.0 - beta1**self._t)
+            self._theta -= step * self._m / (np.sqrt(self._v / (1.0 - beta2**self._t)) + eps)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predictions of every member, shape ``(members, len(x))``, in the original target units."""
+        return self._forward(x.astype(np.float32, copy=False))[2].astype(np.float64) * self.scale + self.mean
+
+
+class _IndexCodec:
+    """Vectorised sampling, neighbours and encoding for a space without conditions.
+
+    An architecture is a row of value indices, one per choice; its encoding matches
+    :meth:`SearchSpace.encode` column for column.
+    """
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.sizes = np.array([len(c.domain) for c in space.choices], dtype=np.int64)
+        self.ordinal = np.array([c.ordinal for c in space.choices])
+        widths = np.where(self.ordinal, 1, self.sizes)
+        self.offsets = np.concatenate([[0], np.cumsum(widths)[:-1]])
+        self.width = int(widths.sum())
+        # Mixed-radix codes identify architectures when they fit in 62 bits; otherwise rows are compared as bytes.
+        self.exact_codes = float(np.prod(self.sizes.astype(float))) < 2.0**62
+        self.radix = np.concatenate([np.cumprod(self.sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+        self._lookup = [{(isinstance(v, bool), v): i for i, v in enumerate(c.domain)} for c in space.choices]
+
+    def index_of(self, arch: Architecture) -> np.ndarray:
+        return np.array([table[(isinstance(arch[c.name], bool), arch[c.name])] for c, table in zip(self.space.choices, self._lookup, strict=True)], dtype=np.int64)
+
+    def architecture(self, row: np.ndarray) -> Architecture:
+        return Architecture({c.name: c.domain[int(i)] for c, i in zip(self.space.choices, row, strict=True)})
+
+    def key(self, row: np.ndarray) -> Any:
+        return int(row @ self.radix) if self.exact_codes else row.tobytes()
+
+    def keys(self, rows: np.ndarray) -> list[Any]:
+        return (rows @ self.radix).tolist() if self.exact_codes else [r.tobytes() for r in rows]
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return (rng.random((n, len(self.sizes))) * self.sizes).astype(np.int64)
+
+    def neighbours(self, row: np.ndarray) -> np.ndarray:
+        """Every architecture one choice away (adjacent values only for ordinal choices)."""
+        out = []
+        for j, (size, ordinal) in enumerate(zip(self.sizes.tolist(), self.ordinal.tolist(), strict=True)):
+            values = [v for v in (row[j] - 1, row[j] + 1) if 0 <= v < size] if ordinal else [v for v in range(size) if v != row[j]]
+            if values:
+                block = np.repeat(row[None, :], len(values), axis=0)
+                block[:, j] = values
+                out.append(block)
+        return np.concatenate(out) if out else np.empty((0, len(self.sizes)), dtype=np.int64)
+
+    def mutate(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Change each choice of each row with probability ``2 / #choices`` (at least one), to a different value.
+
+        Two changes on average reach architectures that no single move reaches from a local optimum.
+        """
+        n, k = rows.shape
+        change = rng.random((n, k)) < min(0.5, 2.0 / k)
+        change[np.arange(n), rng.integers(k, size=n)] = True
+        shift = 1 + (rng.random((n, k)) * (self.sizes - 1)).astype(np.int64)  # 1 .. size-1: never the same value
+        return np.where(change & (self.sizes > 1), (rows + shift) % self.sizes, rows)
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        x = np.zeros((rows.shape[0], self.width))
+        categorical = ~self.ordinal
+        if categorical.any():
+            x[np.arange(rows.shape[0])[:, None], self.offsets[categorical] + rows[:, categorical]] = 1.0
+        for j in np.flatnonzero(self.ordinal):
+            x[:, self.offsets[j]] = rows[:, j] / max(1, self.sizes[j] - 1)
+        return x
+
+
+class Bananas(NativeStrategy):
+    """Model-based search with an ensemble of neural predictors and Thompson-sampling acquisition (BANANAS).
+
+    Options (generic defaults, chosen to keep a suggestion under a millisecond, not tuned to one
+    benchmark): ``initial`` random proposals (10), ``ensemble_size`` (5), ``hidden`` units per
+    layer (16), ``train_steps`` Adam steps per training (20; the first training runs 4x as many),
+    ``learning_rate`` (0.03), ``top_k`` best architectures of the local run whose moves are
+    candidates (5), ``mutation_candidates`` (100), ``crossover_candidates`` (50),
+    ``random_candidates`` (100), ``refit_growth`` (0.2: retrain once the data grew by 20 %),
+    ``patience`` (observations without improvement before a restart; default half the
+    neighbourhood size), ``target`` (``rank`` or ``score``: what the predictor learns).
+    See the module docstring for the algorithm.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        initial: int = 10,
+        ensemble_size: int = 5,
+        hidden: int = 16,
+        train_steps: int = 20,
+        learning_rate: float = 0.03,
+        top_k: int = 5,
+        random_candidates: int = 100,
+        crossover_candidates: int = 50,
+        mutation_candidates: int = 100,
+        patience: int | None = None,
+        refit_growth: float = 0.2,
+        target: str = "rank",
+    ) -> None:
+        super().__init__(space, seed=seed)
+        self.initial = check_int("initial", initial, 1, "bananas")
+        self.ensemble_size = check_int("ensemble_size", ensemble_size, 2, "bananas")
+        self.hidden = check_int("hidden", hidden, 1, "bananas")
+        self.train_steps = check_int("train_steps", train_steps, 1, "bananas")
+        self.learning_rate = check_float("learning_rate", learning_rate, 0.0, 1.0, "bananas", low_open=True)
+        self.top_k = check_int("top_k", top_k, 1, "bananas")
+        self.random_candidates = check_int("random_candidates", random_candidates, 0, "bananas")
+        self.patience = None if patience is None else check_int("patience", patience, 1, "bananas")
+        self.mutation_candidates = check_int("mutation_candidates", mutation_candidates, 0, "bananas")
+        self.crossover_candidates = check_int("crossover_candidates", crossover_candidates, 0, "bananas")
+        self.refit_growth = check_float("refit_growth", refit_growth, 0.0, 10.0, "bananas")
+        if target not in ("rank", "score"):
+            raise ConfigError("strategy.options.target", f"bananas learns either 'rank' or 'score', got {target!r}")
+        self.target = target
+        self.codec = _IndexCodec(space) if not any(c.condition for c in space.choices) else None
+        # For a space of up to ~16 million architectures, "seen?" is one lookup in a bitmap.
+        self._seen_mask = np.zeros(self.space_size, dtype=bool) if self.codec is not None and self.space_size <= SEEN_BITMAP_LIMIT else None
+        self._asked = 0
+        self._archs: list[Architecture] = []
+        self._scores: list[float] = []
+        self._x: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []  # index rows of the observed architectures (fast path)
+        self._neighbours: dict[int, np.ndarray] = {}  # observation position -> its neighbours' rows
+        self._seen_keys: set[Any] = set()
+        self._model: MLPEnsemble | None = None
+        self._patience_default: int | None = None
+        self._start = 0  # observations before this position belong to earlier local runs
+        self._run_best = -math.inf  # best score of the current local run
+        self._stalled = 0  # observations since the current local run last improved
+        self._fitted_on = 0
+
+    # -- observing --------------------------------------------------------------------------------
+    def mark_seen(self, arch: Architecture) -> Architecture:
+        if self.codec is not None:
+            self._add_seen(self.codec.index_of(arch))
+        return super().mark_seen(arch)
+
+    def _add_seen(self, row: np.ndarray) -> None:
+        key = self.codec.key(row)
+        self._seen_keys.add(key)
+        if self._seen_mask is not None:
+            self._seen_mask[key] = True
+
+    def learn(self, observation: Observation) -> None:
+        arch = observation.architecture
+        if arch not in self.space:
+            return
+        if self.codec is not None:
+            row = self.codec.index_of(arch)
+            self._add_seen(row)
+            self._rows.append(row)
+            x = self.codec.encode(row[None, :])[0]
+        else:
+            x = self.space.encode(arch)
+        score = score_of(observation)
+        if score > self._run_best:
+            self._run_best, self._stalled = score, 0
+        else:
+            self._stalled += 1
+        self._archs.append(arch)
+        self._scores.append(score)
+        self._x.append(x)
+
+    # -- proposing --------------------------------------------------------------------------------
+    def _training_data(self) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.array(self._scores)
+        finite = np.isfinite(scores)
+        worst = scores[finite].min() if finite.any() else 0.0
+        y = np.where(finite, scores, worst)
+        if self.target == "rank":
+            # Ranks scaled to [0, 1] (ties share their mean rank): the predictor spends its capacity on
+            # the order among good architectures instead of on the distance to a few very bad ones.
+            order = np.argsort(y, kind="stable")
+            ranks = np.empty(len(y))
+            ranks[order] = np.arange(len(y))
+            _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+            sums = np.bincount(inverse, weights=ranks)
+            y = (sums / counts)[inverse] / max(1, len(y) - 1)
+        return np.stack(self._x), y
+
+    def _maybe_fit(self) -> None:
+        n = len(self._scores)
+        if self._model is not None and n < self._fitted_on * (1.0 + self.refit_growth):
+            return
+        x, y = self._training_data()
+        steps = self.train_steps
+        if self._model is None:
+            self._model = MLPEnsemble(x.shape[1], self.ensemble_size, self.hidden, self.rng, lr=self.learning_rate)
+            steps *= 4
+        self._model.fit(x, y, steps)
+        self._fitted_on = n
+
+    def _patience(self) -> int:
+        """Observations without improvement before a restart: half a neighbourhood's size unless set."""
+        if self.patience is not None:
+            return self.patience
+        if self._patience_default is None:
+            best = self._archs[self._best_indices()[0]] if self._best_indices() else self.space.sample(self.rng)
+            self._patience_default = max(1, len(self.space.neighbours(best)) // 2)
+        return self._patience_default
+
+    def _best_indices(self) -> list[int]:
+        scores = np.asarray(self._scores[self._start :])
+        order = np.lexsort((np.arange(len(scores)), -scores))[: self.top_k]  # best first, earliest among equals
+        return [self._start + int(i) for i in order if math.isfinite(scores[i])]
+
+    def _candidates(self) -> tuple[list[Architecture] | np.ndarray, np.ndarray]:
+        """Unseen candidates and their encodings (index rows on the fast path, architectures otherwise)."""
+        if self.codec is not None:
+            codec = self.codec
+            blocks = []
+            best = self._best_indices()
+            for i in best:
+                if i not in self._neighbours:
+                    self._neighbours[i] = codec.neighbours(self._rows[i])
+                blocks.append(self._neighbours[i])
+            if len(best) >= 2 and self.crossover_candidates:
+                # Uniform crossover of random pairs of good architectures: combines what different
+                # good regions got right, which single-choice moves from one incumbent cannot reach.
+                parents = np.stack([self._rows[i] for i in best])
+                pairs = self.rng.integers(len(best), size=(self.crossover_candidates, 2))
+                mask = self.rng.random((self.crossover_candidates, parents.shape[1])) < 0.5
+                blocks.append(np.where(mask, parents[pairs[:, 0]], parents[pairs[:, 1]]))
+            if best and self.mutation_candidates:
+                parents = np.stack([self._rows[i] for i in best])
+                blocks.append(codec.mutate(parents[self.rng.integers(len(best), size=self.mutation_candidates)], self.rng))
+            blocks.append(codec.sample(self.rng, self.random_candidates))
+            rows = np.concatenate(blocks)
+            # A candidate generated twice stays twice: it just gets two Thompson draws.
+            if self._seen_mask is not None:
+                rows = rows[~self._seen_mask[rows @ codec.radix]]
+            elif codec.exact_codes:
+                seen = np.fromiter(self._seen_keys, dtype=np.int64, count=len(self._seen_keys))
+                rows = rows[~np.isin(rows @ codec.radix, seen)]
+            else:
+                keep, taken = [], set(self._seen_keys)
+                for k, key in enumerate(codec.keys(rows)):
+                    if key not in taken:
+                        taken.add(key)
+                        keep.append(k)
+                rows = rows[keep]
+            return rows, codec.encode(rows)
+        archs: list[Architecture] = []
+        taken_archs: set[Architecture] = set()
+        best = self._best_indices()
+        pool = [n for i in best for n in self.space.neighbours(self._archs[i])]
+        if len(best) >= 2:
+            for _ in range(self.crossover_candidates):
+                a, b = (self._archs[best[int(k)]] for k in self.rng.integers(len(best), size=2))
+                mixed = {c.name: (a if self.rng.random() < 0.5 else b).get(c.name) for c in self.space.choices}
+                pool.append(self.space.complete({k: v for k, v in mixed.items() if v is not None}, self.rng))
+        pool += [self.space.sample(self.rng) for _ in range(self.random_candidates)]
+        for arch in pool:
+            if arch not in self.seen and arch not in taken_archs:
+                taken_archs.add(arch)
+                archs.append(arch)
+        x = np.stack([self.space.encode(a) for a in archs]) if archs else np.empty((0, self.space.encoding_size))
+        return archs, x
+
+    def suggest(self) -> Architecture | None:
+        if self.exhausted:
+            return None
+        if self._asked < self.initial or len(self._scores) < 2:
+            self._asked += 1
+            return self.random_unseen()
+        self._maybe_fit()
+        if self._stalled >= self._patience():
+            # A local optimum: restart the local moves from a random architecture (the model keeps
+            # everything it learnt), as local search does. The best so far stays on record.
+            self._start = len(self._scores)
+            self._stalled = 0
+            self._run_best = -math.inf
+            self._asked += 1
+            return self.random_unseen()
+        candidates, x = self._candidates()
+        if len(x) == 0:
+            self._asked += 1
+            return self.random_unseen()
+        assert self._model is not None
+        predictions = self._model.predict(x)
+        mean = predictions.mean(axis=0)
+        spread = predictions.std(axis=0)
+        draw = mean + spread * self.rng.standard_normal(len(mean))
+        best = int(np.argmax(draw))
+        arch = self.codec.architecture(candidates[best]) if self.codec is not None else candidates[best]
+        self._asked += 1
+        return self.mark_seen(arch)

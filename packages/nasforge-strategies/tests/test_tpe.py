@@ -61,7 +61,7 @@ def test_good_set_is_the_top_quantile_and_failures_are_always_bad(flat_space):
     assert good.sum() == 2 * 4
     expected = np.zeros_like(good)
     for arch in archs[6:8]:
-        expected += np.bincount(tpe._encode(arch) + tpe._offsets, minlength=tpe._n_values)
+        expected += np.bincount(tpe.index.encode(arch) + tpe.index.offsets, minlength=tpe.index.n_values)
     assert np.array_equal(good, expected)
     assert bad.sum() == 10 * 4
 

@@ -1,8 +1,8 @@
 """REINFORCE policy-gradient search, after Zoph & Le 2017, "Neural Architecture Search with Reinforcement Learning".
 
 Zoph & Le train a recurrent controller; here the policy is the simplest one that keeps their
-update rule: an independent softmax over each choice's values (as in ENAS-style ablations and
-the "REINFORCE" baselines of NAS-Bench-101/201).
+update rule: an independent softmax over each choice's values (as in the REINFORCE baselines
+of NAS-Bench-101 and NAS-Bench-201).
 """
 
 from __future__ import annotations
@@ -13,12 +13,8 @@ import numpy as np
 
 from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace
-from nasforge.strategies.base import check_float, check_int, NativeStrategy, score_of, value_key
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max())
-    return z / z.sum()
+from nasforge.strategies.base import check_float, check_int, NativeStrategy, score_of
+from nasforge.strategies.encoding import IndexedSpace
 
 
 class Reinforce(NativeStrategy):
@@ -35,8 +31,8 @@ class Reinforce(NativeStrategy):
     A failed trial is rewarded with the lowest score seen so far, so it never pushes the policy
     toward itself; failures before any success teach nothing.
 
-    When the policy keeps proposing seen architectures (up to ``sample_tries`` draws), a random
-    unseen architecture is proposed instead.
+    ``sample_tries`` architectures are drawn from the policy at once and the first unseen one is
+    proposed; when all were seen, a random unseen architecture is proposed instead.
 
     Options: ``learning_rate`` (0.5), ``baseline_decay`` (0.9), ``entropy_weight`` (0.0),
     ``sample_tries`` (50).
@@ -56,31 +52,51 @@ class Reinforce(NativeStrategy):
         self.baseline_decay = check_float("baseline_decay", baseline_decay, 0.0, 1.0, "reinforce")
         self.entropy_weight = check_float("entropy_weight", entropy_weight, 0.0, math.inf, "reinforce")
         self.sample_tries = check_int("sample_tries", sample_tries, 1, "reinforce")
-        self.logits: dict[str, np.ndarray] = {c.name: np.zeros(len(c.domain)) for c in space.choices}
-        self._index = {c.name: {value_key(v): i for i, v in enumerate(c.domain)} for c in space.choices}
+        self.index = IndexedSpace(space)
+        #: Logits of every choice side by side (choice i at index.offsets[i] : offsets[i] + sizes[i]).
+        self.logits = np.zeros(self.index.n_values)
+        self._probs: np.ndarray | None = None  # softmax of every slice, refreshed after an update
         self.baseline: float | None = None
         self.spread: float = 0.0  # moving average of squared deviations from the baseline
         self.worst: float | None = None
-        self._probs: dict[str, np.ndarray] = {}  # softmax of the logits, refreshed when they change
+
+    def _slice(self, i: int) -> slice:
+        lo = int(self.index.offsets[i])
+        return slice(lo, lo + int(self.index.sizes[i]))
+
+    def _all_probabilities(self) -> np.ndarray:
+        if self._probs is None:
+            probs = np.empty_like(self.logits)
+            for i in range(len(self.index.choices)):
+                part = self._slice(i)
+                z = np.exp(self.logits[part] - self.logits[part].max())
+                probs[part] = z / z.sum()
+            self._probs = probs
+        return self._probs
+
+    def _position(self, name: str) -> int:
+        for i, choice in enumerate(self.index.choices):
+            if choice.name == name:
+                return i
+        raise KeyError(f"the space has no choice {name!r}")
 
     def probabilities(self, name: str) -> np.ndarray:
         """The policy's current distribution over the values of choice ``name``."""
-        p = self._probs.get(name)
-        if p is None:
-            p = self._probs[name] = _softmax(self.logits[name])
-        return p
+        return self._all_probabilities()[self._slice(self._position(name))].copy()
 
-    def sample_policy(self) -> Architecture:
-        """Draw one architecture from the policy."""
-        values: dict = {}
-        for choice in self.space.choices:
-            if choice.is_active(values):
-                p = self.probabilities(choice.name)
-                values[choice.name] = choice.domain[int(min(np.searchsorted(np.cumsum(p), self.rng.random(), side="right"), len(p) - 1))]
-        return Architecture(values)
+    def choice_logits(self, name: str) -> np.ndarray:
+        """The policy's current logits for the values of choice ``name`` (a copy)."""
+        return self.logits[self._slice(self._position(name))].copy()
 
     def suggest(self) -> Architecture | None:
-        return self.propose_unseen(self.sample_policy, self.sample_tries)
+        if self.exhausted:
+            return None
+        idx, active = self.index.sample(self._all_probabilities(), self.sample_tries, self.rng)
+        for j in range(self.sample_tries):
+            arch = self.index.build(idx[j], active[j])
+            if arch not in self.seen:
+                return self.mark_seen(arch)
+        return self.random_unseen()
 
     def learn(self, observation: Observation) -> None:
         score = score_of(observation)
@@ -99,19 +115,16 @@ class Reinforce(NativeStrategy):
         advantage = deviation / scale
         self.baseline += (1.0 - self.baseline_decay) * deviation
         self.spread = self.baseline_decay * self.spread + (1.0 - self.baseline_decay) * deviation**2
-        for name, value in observation.architecture.items():
-            if name not in self.logits:
-                continue
-            index = self._index[name].get(value_key(value))
-            if index is None:
-                continue
-            p = self.probabilities(name)
-            grad = -p  # a new array: p itself stays untouched
-            grad[index] += 1.0
-            step = advantage * grad
+        row = self.index.encode(observation.architecture)  # valid: NativeStrategy.observe checked it
+        probs = self._all_probabilities()
+        for i in np.flatnonzero(row >= 0):
+            part = self._slice(int(i))
+            p = probs[part]
+            step = -advantage * p
+            step[row[i]] += advantage
             if self.entropy_weight > 0:
                 log_p = np.log(p)
                 entropy = -float(np.sum(p * log_p))
-                step = step - self.entropy_weight * p * (log_p + entropy)
-            self.logits[name] += self.learning_rate * step
-            self._probs.pop(name, None)
+                step -= self.entropy_weight * p * (log_p + entropy)
+            self.logits[part] += self.learning_rate * step
+        self._probs = None

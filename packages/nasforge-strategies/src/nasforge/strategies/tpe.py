@@ -10,32 +10,14 @@ array operations per choice, whatever the length of the history.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nasforge.core.records import Architecture, Observation, Value
+from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace
-from nasforge.strategies.base import check_float, check_int, NativeStrategy, score_of, value_key
-
-
-@dataclass
-class _Condition:
-    """One clause of a choice's condition, precomputed as a lookup table over the parent's value indices."""
-
-    parent: int
-    table: np.ndarray  # bool, one entry per value of the parent
-
-
-@dataclass
-class _ChoiceInfo:
-    name: str
-    domain: tuple[Value, ...]
-    index: dict[tuple[bool, Value], int]
-    ordinal: bool
-    offset: int
-    conditions: list[_Condition]
+from nasforge.strategies.base import check_float, check_int, NativeStrategy, score_of
+from nasforge.strategies.encoding import IndexedSpace
 
 
 def _kernel_density(counts: np.ndarray, n: float, prior_weight: float) -> np.ndarray:
@@ -107,46 +89,19 @@ class TPE(NativeStrategy):
         self.prior_weight = check_float("prior_weight", prior_weight, 0.0, math.inf, "tpe", low_open=True)
         self.candidate_batches = check_int("candidate_batches", candidate_batches, 1, "tpe")
 
-        self._choices: list[_ChoiceInfo] = []
-        position = {c.name: i for i, c in enumerate(space.choices)}
-        offset = 0
-        for choice in space.choices:
-            conditions = []
-            for clause in choice.condition:
-                parent = space[clause.choice]
-                table = np.array([clause.holds({parent.name: v}) for v in parent.domain], dtype=bool)
-                conditions.append(_Condition(position[parent.name], table))
-            domain = tuple(choice.domain)
-            self._choices.append(
-                _ChoiceInfo(choice.name, domain, {value_key(v): i for i, v in enumerate(domain)}, choice.ordinal, offset, conditions)
-            )
-            offset += len(domain)
-        self._n_values = offset
-        self._sizes = np.array([len(c.domain) for c in self._choices], dtype=np.int64)
-        self._offsets = np.array([c.offset for c in self._choices], dtype=np.int64)
-        self._value_choice = np.repeat(np.arange(len(self._choices)), self._sizes)  # which choice each flat slot belongs to
-        self._ordinal = [i for i, c in enumerate(self._choices) if c.ordinal and len(c.domain) > 1]
+        self.index = IndexedSpace(space)
+        self._ordinal = [i for i, c in enumerate(self.index.choices) if c.ordinal and len(c.domain) > 1]
 
         # Observation history, grown by doubling; rows past self._n are unused.
-        self._rows = np.full((64, len(self._choices)), -1, dtype=np.int64)
+        self._rows = np.full((64, len(self.index.choices)), -1, dtype=np.int64)
         self._scores = np.empty(64, dtype=np.float64)
         self._n = 0
         self._n_ok = 0
-        self._counts = np.zeros(self._n_values, dtype=np.int64)  # value counts over every observation
+        self._counts = np.zeros(self.index.n_values, dtype=np.int64)  # value counts over every observation
 
     # -- observations ---------------------------------------------------------------------------
-    def _encode(self, arch: Architecture) -> np.ndarray:
-        row = np.full(len(self._choices), -1, dtype=np.int64)
-        for i, info in enumerate(self._choices):
-            if info.name in arch:
-                row[i] = info.index[value_key(arch[info.name])]
-        return row
-
     def learn(self, observation: Observation) -> None:
-        try:
-            row = self._encode(observation.architecture)
-        except KeyError:
-            return  # an architecture from outside the space tells us nothing about it
+        row = self.index.encode(observation.architecture)  # valid: NativeStrategy.observe checked it
         if self._n == self._rows.shape[0]:
             self._rows = np.concatenate([self._rows, np.full_like(self._rows, -1)])
             self._scores = np.concatenate([self._scores, np.empty_like(self._scores)])
@@ -155,18 +110,18 @@ class TPE(NativeStrategy):
         self._scores[self._n] = score
         self._n += 1
         self._n_ok += math.isfinite(score)
-        active = row >= 0
-        self._counts[self._offsets[active] + row[active]] += 1
+        self._counts[self.index.flat(row)] += 1
 
     # -- densities -------------------------------------------------------------------------------
     def _densities(self, counts: np.ndarray) -> np.ndarray:
         """Per-value probabilities (flat, all choices side by side) from per-value observation counts."""
-        n = np.add.reduceat(counts, self._offsets).astype(np.float64)  # observations where each choice is active
-        n_slot = n[self._value_choice]
-        size_slot = self._sizes[self._value_choice]
+        ix = self.index
+        n = np.add.reduceat(counts, ix.offsets).astype(np.float64)  # observations where each choice is active
+        n_slot = n[ix.value_choice]
+        size_slot = ix.sizes[ix.value_choice]
         probs = (counts + self.prior_weight / size_slot) / (n_slot + self.prior_weight)
         for i in self._ordinal:
-            lo, hi = self._offsets[i], self._offsets[i] + self._sizes[i]
+            lo, hi = ix.offsets[i], ix.offsets[i] + ix.sizes[i]
             probs[lo:hi] = _kernel_density(counts[lo:hi].astype(np.float64), n[i], self.prior_weight)
         return probs
 
@@ -180,32 +135,16 @@ class TPE(NativeStrategy):
             good = np.arange(self._n)
         rows = self._rows[good]
         mask = rows >= 0
-        flat = (rows + self._offsets)[mask]
-        good_counts = np.bincount(flat, minlength=self._n_values)
+        flat = (rows + self.index.offsets)[mask]
+        good_counts = np.bincount(flat, minlength=self.index.n_values)
         return good_counts, self._counts - good_counts
 
     # -- proposing -----------------------------------------------------------------------------
     def _candidates(self, l_probs: np.ndarray, log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw candidates from ``l``; return their value indices, activity masks and log l/g."""
-        c = self.n_ei_candidates
-        uniforms = self.rng.random((c, len(self._choices)))
-        idx = np.empty((c, len(self._choices)), dtype=np.int64)
-        active = np.empty((c, len(self._choices)), dtype=bool)
-        score = np.zeros(c)
-        for i, info in enumerate(self._choices):
-            lo, d = info.offset, len(info.domain)
-            cdf = np.cumsum(l_probs[lo : lo + d])
-            col = np.minimum(np.searchsorted(cdf, uniforms[:, i] * cdf[-1], side="right"), d - 1)
-            act = np.ones(c, dtype=bool)
-            for cond in info.conditions:
-                act &= active[:, cond.parent] & cond.table[np.maximum(idx[:, cond.parent], 0)]
-            idx[:, i] = col
-            active[:, i] = act
-            score += np.where(act, log_ratio[lo + col], 0.0)
+        idx, active = self.index.sample(l_probs, self.n_ei_candidates, self.rng)
+        score = np.where(active, log_ratio[idx + self.index.offsets], 0.0).sum(axis=1)
         return idx, active, score
-
-    def _build(self, idx: np.ndarray, active: np.ndarray) -> Architecture:
-        return Architecture({info.name: info.domain[int(idx[i])] for i, info in enumerate(self._choices) if active[i]})
 
     def suggest(self) -> Architecture | None:
         if self.exhausted:
@@ -218,7 +157,7 @@ class TPE(NativeStrategy):
         for _ in range(self.candidate_batches):
             idx, active, score = self._candidates(l_probs, log_ratio)
             for j in np.argsort(-score, kind="stable"):
-                arch = self._build(idx[j], active[j])
+                arch = self.index.build(idx[j], active[j])
                 if arch not in self.seen:
                     return self.mark_seen(arch)
         return self.random_unseen()

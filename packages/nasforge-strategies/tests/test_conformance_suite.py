@@ -8,7 +8,7 @@ import pytest
 
 from nasforge.core.records import Architecture, Observation
 from nasforge.core.strategy import SearchStrategy, StrategyError
-from nasforge.strategies import GridSearch, NativeStrategy, RandomSearch, TPE
+from nasforge.strategies import TPE, GridSearch, NativeStrategy, RandomSearch
 from nasforge.testing.strategies import (
     check_checkpoint,
     check_determinism,

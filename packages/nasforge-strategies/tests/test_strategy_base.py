@@ -8,7 +8,7 @@ import pytest
 
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture, Observation, TrialState
-from nasforge.strategies import LocalSearch, RandomSearch, Reinforce, RegularizedEvolution, TPE
+from nasforge.strategies import TPE, LocalSearch, RandomSearch, RegularizedEvolution, Reinforce
 from nasforge.strategies.base import check_float, check_int, score_of
 
 from strategy_helpers import tell

@@ -8,7 +8,7 @@ import pytest
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture
 from nasforge.core.space import SearchSpace
-from nasforge.strategies import RandomSearch, TPE
+from nasforge.strategies import TPE, RandomSearch
 from nasforge.strategies.tpe import _kernel_density
 
 from strategy_helpers import drive, tell

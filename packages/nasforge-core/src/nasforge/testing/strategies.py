@@ -215,7 +215,8 @@ def ask(strategy: SearchStrategy) -> tuple[Architecture, float | None] | None:
     arch, fidelity = got
     assert isinstance(arch, Architecture), f"{_name(strategy)} proposed {arch!r}, not an Architecture"
     if fidelity is not None:
-        assert isinstance(fidelity, float) and math.isfinite(fidelity) and fidelity > 0, f"{_name(strategy)} asked for fidelity {fidelity!r}; it must be a positive number"
+        ok = isinstance(fidelity, float) and math.isfinite(fidelity) and fidelity > 0
+        assert ok, f"{_name(strategy)} asked for fidelity {fidelity!r}; it must be a positive number"
     return arch, fidelity
 
 
@@ -317,7 +318,12 @@ def _random_baseline_best(space: SearchSpace, objective: SyntheticObjective, see
     return best
 
 
-def progress_report(factory: StrategyFactory, options: Mapping[str, Any] | None = None, n_trials: int = PROGRESS_TRIALS, seeds: tuple[int, ...] = PROGRESS_SEEDS) -> tuple[float, float]:
+def progress_report(
+    factory: StrategyFactory,
+    options: Mapping[str, Any] | None = None,
+    n_trials: int = PROGRESS_TRIALS,
+    seeds: tuple[int, ...] = PROGRESS_SEEDS,
+) -> tuple[float, float]:
     """Mean best score after ``n_trials`` over ``seeds``: (strategy, uniform random search)."""
     space = progress_space()
     objective = SyntheticObjective(space)

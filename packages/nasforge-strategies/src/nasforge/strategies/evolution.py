@@ -7,7 +7,7 @@ from collections import deque
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace
-from nasforge.strategies.base import check_int, NativeStrategy, score_of
+from nasforge.strategies.base import NativeStrategy, check_int, score_of
 
 
 class RegularizedEvolution(NativeStrategy):

@@ -8,7 +8,7 @@ from typing import ClassVar
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture
 from nasforge.core.space import SearchSpace
-from nasforge.strategies.base import check_int, NativeStrategy
+from nasforge.strategies.base import NativeStrategy, check_int
 
 
 class GridSearch(NativeStrategy):

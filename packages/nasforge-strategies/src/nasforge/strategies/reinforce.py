@@ -13,7 +13,7 @@ import numpy as np
 
 from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace
-from nasforge.strategies.base import check_float, check_int, NativeStrategy, score_of
+from nasforge.strategies.base import NativeStrategy, check_float, check_int, score_of
 from nasforge.strategies.encoding import IndexedSpace
 
 

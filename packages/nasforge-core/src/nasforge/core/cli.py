@@ -29,31 +29,35 @@ console = Console()
 
 # Metrics shown in tables when present, in this order, after the objectives.
 SHOWN_METRICS = ("accuracy", "test_accuracy", "params", "flops", "latency_ms", "peak_memory_mb")
+# Short column headers, so the summary fits an 80-column terminal.
+HEADERS = {"accuracy": "acc", "test_accuracy": "test acc", "latency_ms": "lat ms", "peak_memory_mb": "mem MB", "flops": "FLOPs"}
 
 
 def _fmt(value: Any) -> str:
+    """Compact numbers: 0.9777, 232.6k, 29.6M."""
     if isinstance(value, float):
         if value != value:
-            return "nan"
-        if abs(value) >= 1e4:
-            return f"{value:,.0f}"
+            return "-"
+        for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+            if abs(value) >= limit:
+                return f"{value / (limit if suffix != 'k' else 1e3):.1f}{suffix}"
         return f"{value:.4g}"
     return str(value)
 
 
-def format_architecture(trial: Trial, width: int = 60) -> str:
-    text = " ".join(f"{k}={v}" for k, v in trial.architecture.items())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def format_architecture(trial: Trial) -> str:
+    return " ".join(f"{k}={v}" for k, v in trial.architecture.items())
 
 
 def trials_table(title: str, trials: list[Trial], metrics: Sequence[str]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("trial", justify="right")
+    """Metrics in columns, one row per trial; architectures are listed under the table."""
+    table = Table(title=title, title_justify="left", caption_justify="left")
+    table.add_column("trial", justify="right", no_wrap=True)
     for m in metrics:
-        table.add_column(m, justify="right")
-    table.add_column("architecture")
+        table.add_column(HEADERS.get(m, m), justify="right", no_wrap=True)
     for t in trials:
-        table.add_row(str(t.number), *(_fmt(t.metrics.get(m, float("nan"))) for m in metrics), format_architecture(t))
+        table.add_row(str(t.number), *(_fmt(t.metrics.get(m, float("nan"))) for m in metrics))
+    table.caption = "\n".join(f"trial {t.number}: {format_architecture(t)}" for t in trials)
     return table
 
 

@@ -246,13 +246,12 @@ class TrainingEvaluator(Evaluator):
             finally:
                 if logger is not None:
                     logger.close()
-            valid_loss, _ = evaluate(model, splits.valid, config.eval_batch_size)
             _, test_accuracy = evaluate(model, splits.test, config.eval_batch_size)
             values: dict[str, float] = {
                 "accuracy": result.valid_accuracy,
                 "test_accuracy": test_accuracy,
                 "train_loss": result.train_loss,
-                "valid_loss": valid_loss,
+                "valid_loss": result.valid_loss,
                 "train_seconds": result.seconds,
                 "epochs": float(config.epochs),
                 "params": float(cost.count_params(model)),

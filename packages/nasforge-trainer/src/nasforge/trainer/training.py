@@ -102,13 +102,14 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
-    """What :func:`fit` measured: last epoch's mean training loss and validation accuracy, per-epoch history."""
+    """What :func:`fit` measured: last epoch's mean training loss, validation accuracy and loss, per-epoch history."""
 
     train_loss: float
     valid_accuracy: float
     epochs: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    valid_loss: float = float("nan")
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -190,6 +191,7 @@ def fit(
     start = time.perf_counter()
     train_loss = float("nan")
     valid_accuracy = 0.0
+    valid_loss = float("nan")
     for epoch in range(1, config.epochs + 1):
         model.train()
         loss_sum = 0.0
@@ -213,11 +215,11 @@ def fit(
             loss_sum += value * len(y)
             seen += len(y)
         train_loss = loss_sum / max(1, seen)
-        _, valid_accuracy = evaluate(model, splits.valid, config.eval_batch_size)
+        valid_loss, valid_accuracy = evaluate(model, splits.valid, config.eval_batch_size)
         values = {"train_loss": train_loss, "accuracy": valid_accuracy}
         history.append({"epoch": float(epoch), **values})
         if on_epoch is not None:
             on_epoch(epoch, values)
         if context is not None:
             context.report(epoch, **values)
-    return FitResult(train_loss, valid_accuracy, config.epochs, time.perf_counter() - start, history)
+    return FitResult(train_loss, valid_accuracy, config.epochs, time.perf_counter() - start, history, valid_loss)

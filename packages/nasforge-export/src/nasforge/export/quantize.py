@@ -111,7 +111,7 @@ class QuantizationOptions:
 
     quant_format: str = "qdq"
     per_channel: bool = True
-    activation_type: str = "int8"
+    activation_type: str = "uint8"  # U8S8: the fast int8 GEMM path of onnxruntime on x86 (see docs/export.md)
     weight_type: str = "int8"
     calibrate_method: str = "minmax"
     reduce_range: bool = False

@@ -32,6 +32,7 @@ from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.executor import Executor
 from nasforge.core.pareto import pareto_front
 from nasforge.core.plugins import PluginManager, get_plugin_manager
+from nasforge.core.report import write_report
 from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
 from nasforge.core.space import SearchSpace
 from nasforge.core.store import Store
@@ -305,6 +306,7 @@ class Experiment:
         result = self.result()
         self._save_elapsed("finished")
         (self.directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        write_report(self.directory, self.config, result.trials, result.stop_reason)
         self.pm.call_lifecycle("nasforge_after_experiment", experiment=self, result=result)
         return result
 

@@ -86,3 +86,5 @@ def test_evolution_options_are_checked(flat_space):
         RegularizedEvolution(flat_space, population_size=4, sample_size=5)
     with pytest.raises(ConfigError, match="population_size"):
         RegularizedEvolution(flat_space, population_size=0)
+    assert RegularizedEvolution(flat_space, population_size=3).sample_size == 3  # the default follows a small population
+    assert RegularizedEvolution(flat_space).sample_size == 5

@@ -9,6 +9,9 @@ from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace
 from nasforge.strategies.base import NativeStrategy, check_int, score_of
 
+#: Tournament size when ``sample_size`` is not given (or the population size, if smaller).
+DEFAULT_SAMPLE_SIZE = 5
+
 
 class RegularizedEvolution(NativeStrategy):
     """Tournament selection with aging: the oldest member leaves the population, not the worst.
@@ -25,12 +28,17 @@ class RegularizedEvolution(NativeStrategy):
     architecture is proposed instead.
     While the first random proposals are all still running (nothing told yet), proposals stay random.
 
-    Options: ``population_size`` (20), ``sample_size`` (5), ``mutation_tries`` (20).
+    Options: ``population_size`` (20), ``sample_size`` (5, or ``population_size`` if smaller),
+    ``mutation_tries`` (20).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population_size: int = 20, sample_size: int = 5, mutation_tries: int = 20) -> None:
+    def __init__(
+        self, space: SearchSpace, seed: int = 0, population_size: int = 20, sample_size: int | None = None, mutation_tries: int = 20
+    ) -> None:
         super().__init__(space, seed=seed)
         self.population_size = check_int("population_size", population_size, 1, "evolution")
+        if sample_size is None:  # the default follows a small population down
+            sample_size = min(DEFAULT_SAMPLE_SIZE, self.population_size)
         self.sample_size = check_int("sample_size", sample_size, 1, "evolution")
         self.mutation_tries = check_int("mutation_tries", mutation_tries, 1, "evolution")
         if self.sample_size > self.population_size:

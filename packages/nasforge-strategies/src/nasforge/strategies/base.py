@@ -133,7 +133,7 @@ class NativeStrategy(SearchStrategy):
                 unseen.append(arch)
                 if len(unseen) >= SCAN_LIMIT:
                     break
-        if not unseen:  # size() and the seen set disagree only if told archs lie outside the space
+        if not unseen:  # only if size() miscounted: the seen set holds valid architectures only
             return None
         return self.mark_seen(unseen[int(self.rng.integers(len(unseen)))])
 

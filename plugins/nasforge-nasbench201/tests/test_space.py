@@ -7,7 +7,7 @@ import pytest
 
 from nasforge.core.errors import SpaceError
 from nasforge.core.plugins import get_plugin_manager
-from nasforge_nasbench201 import EDGE_NAMES, OPERATIONS, architecture_index, from_arch_str, nasbench201_space, to_arch_str
+from nasforge_nasbench201 import EDGE_NAMES, OPERATIONS, architecture_from_index, architecture_index, from_arch_str, nasbench201_space, to_arch_str
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -20,6 +20,9 @@ def test_enumeration_yields_15625_distinct_architectures():
     assert len({to_arch_str(a) for a in archs}) == 15625
     assert space.size() == 15625
     assert sorted(architecture_index(a) for a in archs) == list(range(15625))
+    assert all(architecture_from_index(architecture_index(a)) == a for a in archs)
+    with pytest.raises(SpaceError, match="index"):
+        architecture_from_index(15625)
 
 
 def test_choices_are_the_edges_in_string_order():

@@ -111,3 +111,14 @@ def architecture_index(arch: Mapping[str, Any]) -> int:
         except ValueError:
             raise SpaceError(f"edge {name!r} holds {op!r}, which is not a NAS-Bench-201 operation; use one of {list(OPERATIONS)}") from None
     return index
+
+
+def architecture_from_index(index: int) -> Architecture:
+    """The inverse of :func:`architecture_index`."""
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(OPERATIONS) ** len(EDGE_NAMES):
+        raise SpaceError(f"a NAS-Bench-201 architecture index is an integer in [0, {len(OPERATIONS) ** len(EDGE_NAMES)}), got {index!r}")
+    values = {}
+    for name in reversed(EDGE_NAMES):
+        index, digit = divmod(index, len(OPERATIONS))
+        values[name] = OPERATIONS[digit]
+    return Architecture(values)

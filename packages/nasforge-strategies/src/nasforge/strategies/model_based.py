@@ -15,7 +15,8 @@ space. Each suggestion:
 3. proposes the candidate with the best *independent Thompson sample*: one draw per candidate from
    a normal with the ensemble's mean and spread (the acquisition BANANAS found best).
 
-The first ``initial`` proposals are random. When a local run has gone ``patience`` observations
+The first ``initial`` proposals are random (none once ``initial`` observations are known, e.g.
+told from an earlier experiment). When a local run has gone ``patience`` observations
 without improving (default: half the number of neighbours of an architecture, i.e. the model
 found nothing better around it), the next proposal is a random architecture that starts a new
 local run, as local search restarts; the model keeps everything it learnt. This is what gets
@@ -36,6 +37,7 @@ avoid what breaks, and are never proposed again.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -250,6 +252,7 @@ class Bananas(NativeStrategy):
         self._model: MLPEnsemble | None = None
         self._patience_default: int | None = None
         self._start = 0  # observations before this position belong to earlier local runs
+        self._top: list[tuple[float, int]] = []  # (-score, position) of the current run's best, sorted
         self._run_best = -math.inf  # best score of the current local run
         self._stalled = 0  # observations since the current local run last improved
         self._fitted_on = 0
@@ -267,9 +270,7 @@ class Bananas(NativeStrategy):
             self._seen_mask[key] = True
 
     def learn(self, observation: Observation) -> None:
-        arch = observation.architecture
-        if arch not in self.space:
-            return
+        arch = observation.architecture  # valid: NativeStrategy.observe drops architectures outside the space
         if self.codec is not None:
             row = self.codec.index_of(arch)
             self._add_seen(row)
@@ -282,6 +283,11 @@ class Bananas(NativeStrategy):
             self._run_best, self._stalled = score, 0
         else:
             self._stalled += 1
+        if math.isfinite(score):
+            # Kept sorted best first, earliest among equals; only the top_k are ever needed.
+            position = len(self._scores)
+            bisect.insort(self._top, (-score, position))
+            del self._top[self.top_k :]
         self._archs.append(arch)
         self._scores.append(score)
         self._x.append(x)
@@ -320,14 +326,13 @@ class Bananas(NativeStrategy):
         if self.patience is not None:
             return self.patience
         if self._patience_default is None:
-            best = self._archs[self._best_indices()[0]] if self._best_indices() else self.space.sample(self.rng)
+            best = self._archs[self._top[0][1]] if self._top else self.space.sample(self.rng)
             self._patience_default = max(1, len(self.space.neighbours(best)) // 2)
         return self._patience_default
 
     def _best_indices(self) -> list[int]:
-        scores = np.asarray(self._scores[self._start :])
-        order = np.lexsort((np.arange(len(scores)), -scores))[: self.top_k]  # best first, earliest among equals
-        return [self._start + int(i) for i in order if math.isfinite(scores[i])]
+        """Positions of the best ``top_k`` successful observations of the current local run, best first."""
+        return [i for _, i in self._top]
 
     def _candidates(self) -> tuple[list[Architecture] | np.ndarray, np.ndarray]:
         """Unseen candidates and their encodings (index rows on the fast path, architectures otherwise)."""
@@ -385,7 +390,7 @@ class Bananas(NativeStrategy):
     def suggest(self) -> Architecture | None:
         if self.exhausted:
             return None
-        if self._asked < self.initial or len(self._scores) < 2:
+        if (self._asked < self.initial and len(self._scores) < self.initial) or len(self._scores) < 2:
             self._asked += 1
             return self.random_unseen()
         self._maybe_fit()
@@ -393,6 +398,7 @@ class Bananas(NativeStrategy):
             # A local optimum: restart the local moves from a random architecture (the model keeps
             # everything it learnt), as local search does. The best so far stays on record.
             self._start = len(self._scores)
+            self._top = []
             self._stalled = 0
             self._run_best = -math.inf
             self._asked += 1

@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--small-batch-runs", type=int, default=300, help="timed runs for batches <= 8 (short calls need more samples on a shared machine)")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--json", help="write the rows as JSON here")
     args = parser.parse_args(argv)
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(max(args.threads))
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, cpu_count {os.cpu_count()}; "
-          f"onnxruntime intra_op_num_threads {args.threads} (inter_op 1); runs {args.runs}, warmup {args.warmup}")
+          f"onnxruntime intra_op_num_threads {args.threads} (inter_op 1); runs {args.runs} (batch <= 8: {args.small_batch_runs}), warmup {args.warmup}")
     start = time.perf_counter()
     x_test, y_test = load_cifar("test", args.test_per_class, seed=0)
     x_cal, _ = load_cifar("train", args.calib_per_class, seed=1)
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
                     x = x_test[:b]
                     stats = measure_interleaved(
                         {"fp32": lambda: s32.run(None, {"input": x}), "int8": lambda: s8.run(None, {"input": x})},
-                        warmup=args.warmup, runs=args.runs,
+                        warmup=args.warmup, runs=args.small_batch_runs if b <= 8 else args.runs,
                     )
                     row = {
                         "config": name, "options": CONFIGS[name], "threads": t, "batch": b,
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
                         "int8_median_ms": stats["int8"].median_ms, "int8_p90_ms": stats["int8"].p90_ms,
                         "speedup": stats["fp32"].median_ms / stats["int8"].median_ms,
                         "acc_fp32": acc32, "acc_int8": acc8, "drop_points": (acc32 - acc8) * 100,
-                        "fp32_bytes": fp32.stat().st_size, "int8_bytes": q.size_bytes, "test_images": len(y_test),
+                        "fp32_bytes": fp32.stat().st_size, "int8_bytes": q.size_bytes, "test_images": len(y_test), "runs": args.small_batch_runs if b <= 8 else args.runs,
                     }
                     rows.append(row)
                     print(f"  [{name}] batch {b:3d} threads {t}: fp32 {row['fp32_median_ms']:8.3f} ms (p90 {row['fp32_p90_ms']:8.3f})  "

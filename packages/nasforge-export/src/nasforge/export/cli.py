@@ -124,7 +124,7 @@ def load_samples(
         raise UserError(f"{what} {path} does not exist")
     y = None
     if path.is_dir():
-        x, y = _load_image_folder(path, input_shape, what)
+        x, y = _load_image_folder(path, input_shape, what, limit, seed)
     elif path.suffix == ".npy":
         x = np.load(path)
     elif path.suffix == ".npz":
@@ -150,7 +150,7 @@ def load_samples(
     return np.ascontiguousarray(x), (None if y is None else np.asarray(y).astype(np.int64))
 
 
-def _load_image_folder(root: Path, input_shape: Sequence[int], what: str) -> tuple[np.ndarray, np.ndarray]:
+def _load_image_folder(root: Path, input_shape: Sequence[int], what: str, limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     try:
         from PIL import Image
     except ImportError:
@@ -161,18 +161,18 @@ def _load_image_folder(root: Path, input_shape: Sequence[int], what: str) -> tup
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise UserError(f"{what} {root} has no class sub-folders; expected {root}/<class>/<image>")
+    files = [(file, label) for label, cls in enumerate(classes) for file in sorted((root / cls).iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES]
+    if limit is not None and limit < len(files):  # decode only the subset (a train split has tens of thousands)
+        files = [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), size=limit, replace=False))]
     xs, ys = [], []
-    for label, cls in enumerate(classes):
-        for file in sorted((root / cls).iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            with Image.open(file) as img:
-                img = img.convert("L" if channels == 1 else "RGB")
-                if img.size != (width, height):
-                    img = img.resize((width, height))
-                arr = np.asarray(img, dtype=np.float32) / 255.0
-            xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-            ys.append(label)
+    for file, label in files:
+        with Image.open(file) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (width, height):
+                img = img.resize((width, height))
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+        xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
+        ys.append(label)
     if not xs:
         raise UserError(f"{what} {root} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return np.stack(xs), np.asarray(ys, dtype=np.int64)

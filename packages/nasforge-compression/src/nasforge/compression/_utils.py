@@ -98,14 +98,14 @@ def count_nonzero_params(model: nn.Module) -> int:
     return sum(int(torch.count_nonzero(p.detach())) for p in model.parameters())
 
 
-def count_macs(model: nn.Module, example_inputs: Sequence[torch.Tensor]) -> int:
+def count_macs(model: nn.Module, example_inputs: torch.Tensor | Sequence[torch.Tensor]) -> int:
     """Multiply-accumulates of one forward pass on the first sample of ``example_inputs``.
 
     Counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products;
     element-wise ops count zero) and halved, so it agrees with the trainer's ``count_flops / 2``.
     Zeroed weights still count: unstructured sparsity does not lower this number.
     """
-    inputs = tuple(t[:1] for t in example_inputs)
+    inputs = tuple(t[:1] for t in as_input_tuple(example_inputs))
     was_training = model.training
     model.eval()
     try:

@@ -272,6 +272,7 @@ class Compressor(ABC):
         if (self.finetune.epochs > 0 or self.finetune.epochs_between_steps > 0) and data is None and train_fn is None:
             raise UserError("fine-tuning was asked for (finetune.epochs > 0) but no data was given: pass data=<batches> or a train_fn")
         started = time.perf_counter()
+        self._check_model(model)
         work = model if inplace else copy.deepcopy(model)
         reference = run_model(work, inputs)
         report = CompressionReport(method=self.name, options=dict(self.options, finetune=self.finetune.to_dict()))
@@ -316,6 +317,9 @@ class Compressor(ABC):
             report.architecture = dict(ctx.spec.architecture)
         report.seconds = time.perf_counter() - started
         return CompressionResult(out, report, ctx.spec)
+
+    def _check_model(self, model: nn.Module) -> None:
+        """Check the options against ``model`` (e.g. that named layers exist) before any work."""
 
     def _make_teacher(self, model: nn.Module) -> nn.Module:
         """The teacher for distillation: by default a frozen copy of the uncompressed model."""

@@ -187,6 +187,9 @@ class DepthPruner(Compressor):
         model.train(was_training)
         return scores
 
+    def _check_model(self, model: nn.Module) -> None:
+        self._candidates(model)
+
     # -- removal -------------------------------------------------------------------------------
     def _compress(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         spec = ctx.spec

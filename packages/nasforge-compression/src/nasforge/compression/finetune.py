@@ -27,6 +27,13 @@ from ._utils import check_positive
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (CPU for a model without parameters)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
 def distillation_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -121,7 +128,7 @@ def fine_tune(
 
     With a ``teacher`` the loss is :func:`distillation_loss`; the teacher stays in eval mode and
     gets no gradients. The learning rate follows a cosine schedule from ``lr`` to zero over all
-    batches. The model is left in eval mode.
+    batches. Batches are moved to the model's device. The model is left in eval mode.
     """
     if epochs <= 0:
         return []
@@ -135,8 +142,9 @@ def fine_tune(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + torch.cos(torch.tensor(torch.pi * min(step, total) / total)).item()))
+    device = model_device(model)
     if teacher is not None:
-        teacher.eval()
+        teacher.eval().to(device)
     losses = []
     model.train()
     for _ in range(epochs):
@@ -144,6 +152,7 @@ def fine_tune(
         for i, (x, y) in enumerate(data):
             if max_batches is not None and i >= max_batches:
                 break
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             out = model(x)
             if teacher is not None:
                 with torch.no_grad():
@@ -157,7 +166,7 @@ def fine_tune(
             loss.backward()
             opt.step()
             sched.step()
-            running += float(loss) * len(y)
+            running += loss.item() * len(y)
             seen += len(y)
         losses.append(running / max(seen, 1))
     model.eval()
@@ -170,10 +179,12 @@ def evaluate_accuracy(model: nn.Module, data: Batches, max_batches: int | None =
     was_training = model.training
     model.eval()
     correct = total = 0
+    device = model_device(model)
     try:
         for i, (x, y) in enumerate(data):
             if max_batches is not None and i >= max_batches:
                 break
+            x, y = x.to(device), y.to(device)
             correct += int((model(x).argmax(dim=1) == y).sum())
             total += len(y)
     finally:

@@ -30,6 +30,7 @@ the pruned widths are read back into the architecture (``channels_i`` of ``cnn``
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -148,9 +149,11 @@ class ChannelPruner(Compressor):
         return self.importance == "taylor"
 
     # -- the steps -----------------------------------------------------------------------------
-    def _compress(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
+    def _check_model(self, model: nn.Module) -> None:
         resolve_modules(model, self.ignore, "compressor.channel.ignore")
         resolve_modules(model, self.layer_ratios, "compressor.channel.layer_ratios")
+
+    def _compress(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         if self.latency_ms is not None and ctx.latency_fn is None:
             raise UserError("the latency_ms target needs a latency_fn: pass compress(..., latency_fn=lambda model: milliseconds)")
         if ctx.spec is not None and ctx.spec.space in _READ_BACK and (self.global_ranking or self.layer_ratios):
@@ -178,7 +181,25 @@ class ChannelPruner(Compressor):
     def _check_graph(self, model: nn.Module, ctx: CompressionContext) -> None:
         graph = self._graph(model, ctx)
         names = {m: n for n, m in model.named_modules()}
+        layers = prunable_layers(model)
+        was_training = model.training
+        model.eval()
+        try:
+            traced = model(*_first(ctx.example_inputs)).grad_fn is not None
+        finally:
+            model.train(was_training)
+        if not traced:
+            raise UserError(
+                "torch-pruning could not trace the model: its output has no autograd history "
+                "(does forward run under torch.no_grad(), detach tensors or leave torch, e.g. through numpy?)"
+            )
+        untraced = [
+            n for n, m in layers.items() if len(layers) > 1 and (m not in graph.module2node or not (graph.module2node[m].inputs or graph.module2node[m].outputs))
+        ]
+        for n in untraced:
+            ctx.report.skipped.append(f"{n} (not in the autograd graph of the output, so its dependencies are unknown)")
         self._output_names = [names[m] for m in _graph.output_layers(graph)]
+        self._untraced = untraced
         unsupported = _graph.unsupported_nodes(graph, model)
         if unsupported:
             ctx.report.notes.append(
@@ -191,10 +212,9 @@ class ChannelPruner(Compressor):
         except Exception as exc:
             raise UserError(f"torch-pruning could not trace the model ({type(exc).__name__}: {exc}); the model's forward must be traceable by autograd") from exc
 
-    def _make_pruner(self, model: nn.Module, ctx: CompressionContext, ratio: float, ratio_dict: Mapping[str, float], steps: int = 1) -> Any:
+    def _make_pruner(self, model: nn.Module, ctx: CompressionContext, ratio: float, ratio_dict: Mapping[str, float], ignored: Sequence[nn.Module]) -> Any:
         named = dict(model.named_modules())
-        ignored = [named[n] for n in [*self.ignore, *self._output_names]]
-        pruner = tp.pruner.MetaPruner(
+        return tp.pruner.MetaPruner(
             model,
             _first(ctx.example_inputs),
             importance=make_importance(self.importance),
@@ -202,36 +222,52 @@ class ChannelPruner(Compressor):
             pruning_ratio=ratio,
             pruning_ratio_dict={named[n]: r for n, r in ratio_dict.items()} or None,
             max_pruning_ratio=self.max_layer_ratio,
-            iterative_steps=steps,
-            ignored_layers=ignored,
+            iterative_steps=1,
+            ignored_layers=list(ignored),
             round_to=self.round_to,
             customized_pruners=dict(_graph.CUSTOM_PRUNERS),
         )
-        return pruner
+
+    def _unsafe_layers(self, model: nn.Module, ctx: CompressionContext) -> tuple[list[nn.Module], list[str]]:
+        """Layers whose output channels are coupled with an unsupported node, and why.
+
+        They go to torch-pruning's ``ignored_layers``, so it neither ranks nor prunes those
+        groups (ranking such an incoherent group can itself fail inside torch-pruning).
+        """
+        graph = self._graph(model, ctx)
+        unsupported = _graph.unsupported_nodes(graph, model)
+        if not unsupported:
+            return [], []
+        names = {m: n for n, m in model.named_modules()}
+        layers: list[nn.Module] = []
+        reasons: list[str] = []
+        for group in graph.get_all_groups(root_module_types=[nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear]):
+            bad = _graph.group_nodes(group) & set(unsupported)
+            if not bad:
+                continue
+            members = [dep.target.module for dep, _ in group if graph.is_out_channel_pruning_fn(dep.handler) and isinstance(dep.target.module, nn.Module)]
+            layers.extend(members)
+            member_names = ", ".join(dict.fromkeys(names.get(m, "?") for m in members))
+            reasons.append(f"{member_names} (next to {', '.join(sorted({unsupported[b] for b in bad}))})")
+        return layers, reasons
 
     def _prune_once(self, model: nn.Module, ctx: CompressionContext, ratio: float, ratio_dict: Mapping[str, float], record: bool) -> nn.Module:
         was_training = model.training
-        pruner = self._make_pruner(model, ctx, ratio, ratio_dict)
-        unsupported = _graph.unsupported_nodes(pruner.DG, model)
-        names = {m: n for n, m in model.named_modules()}
+        named = dict(model.named_modules())
+        unsafe, reasons = self._unsafe_layers(model, ctx)
+        ignored = [named[n] for n in [*self.ignore, *self._output_names, *self._untraced] if n in named] + unsafe
+        with warnings.catch_warnings():
+            # unwrapped parameters are already reported through _unsafe_layers
+            warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+            pruner = self._make_pruner(model, ctx, ratio, ratio_dict, ignored)
         if self.importance == "taylor":
             self._taylor_gradients(model, ctx)
-        skipped = []
-        for group in pruner.step(interactive=True):
-            bad = _graph.group_nodes(group) & set(unsupported)
-            if bad:
-                root = group[0][0].target.module
-                skipped.append(f"{names.get(root, '?')} (next to {', '.join(sorted({unsupported[b] for b in bad}))})")
-                continue
-            group.prune()
+        pruner.step()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
         if record:
-            for s in skipped:
-                if s not in ctx.report.skipped:
-                    ctx.report.skipped.append(s)
-            for n in self.ignore:
-                entry = f"{n} (in 'ignore')"
+            entries = reasons + [f"{n} (in 'ignore')" for n in self.ignore]
+            for entry in entries:
                 if entry not in ctx.report.skipped:
                     ctx.report.skipped.append(entry)
         return model
@@ -263,23 +299,30 @@ class ChannelPruner(Compressor):
 
         if cost(model) <= goal:
             return model
-        lo, hi = 0.0, self.max_layer_ratio
-        best = self._prune_once(copy.deepcopy(model), ctx, hi, {}, record=False)
-        best_cost = cost(best)
-        if best_cost > goal:
-            raise UserError(
-                f"cannot reach the {what} target: removing {hi:.0%} of every group's channels gives {best_cost:,.3f} "
-                f"(target {goal:,.3f}); raise max_layer_ratio, lower the target, or combine with depth pruning"
-            )
-        best_ratio = hi
-        for _ in range(7):
-            mid = (lo + hi) / 2
-            candidate = self._prune_once(copy.deepcopy(model), ctx, mid, {}, record=False)
+        # Cost is not monotonic in the ratio once channel counts are rounded (``round_to``), so
+        # scan a coarse grid for the first ratio that meets the goal, then refine below it.
+        grid = [round(r * 0.05, 4) for r in range(1, int(self.max_layer_ratio / 0.05) + 1)]
+        best, best_ratio, best_cost, lowest = None, None, float("inf"), float("inf")
+        previous = 0.0
+        for r in grid:
+            candidate = self._prune_once(copy.deepcopy(model), ctx, r, {}, record=False)
             c = cost(candidate)
+            lowest = min(lowest, c)
             if c <= goal:
-                hi, best, best_ratio, best_cost = mid, candidate, mid, c
-            else:
-                lo = mid
+                best, best_ratio, best_cost = candidate, r, c
+                for fine in (previous + (r - previous) * k / 5 for k in range(1, 5)):
+                    cand = self._prune_once(copy.deepcopy(model), ctx, fine, {}, record=False)
+                    fc = cost(cand)
+                    if fc <= goal:
+                        best, best_ratio, best_cost = cand, fine, fc
+                        break
+                break
+            previous = r
+        if best is None:
+            raise UserError(
+                f"cannot reach the {what} target: the lowest {what} over channel ratios up to {self.max_layer_ratio:.0%} is {lowest:,.3f} "
+                f"(target {goal:,.3f}); raise max_layer_ratio, lower the target, drop round_to, or combine with depth pruning"
+            )
         ctx.report.notes.append(f"step {step + 1}: ratio {best_ratio:.3f} reaches {what} {best_cost:,.3f} (goal {goal:,.3f})")
         # prune the real model once more with the chosen ratio so skipped groups get recorded
         return self._prune_once(model, ctx, best_ratio, {}, record=True)

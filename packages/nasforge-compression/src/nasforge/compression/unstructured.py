@@ -80,6 +80,9 @@ class MagnitudePruner(Compressor):
             raise ConfigError("compressor.magnitude.layers", "no layer left to prune (the model has no conv/linear layers, or all are ignored)")
         return chosen
 
+    def _check_model(self, model: nn.Module) -> None:
+        self._targets(model)
+
     def _compress(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         targets = self._targets(model)
         for step in range(self.steps):

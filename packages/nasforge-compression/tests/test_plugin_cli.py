@@ -1,0 +1,102 @@
+"""The plugin registers every compressor; ``nasforge compress`` works end to end and fails clearly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from nasforge.compression import Compressor
+from nasforge.compression.cli import load_compressed, make_compressor
+from nasforge.compression.models.cifar_resnet import resnet20
+from nasforge.core.cli import main
+from nasforge.core.errors import ConfigError
+
+#: Minimal options per registered compressor: every registered compressor must appear here, so a
+#: new one is run through the same conformance test.
+MINIMAL_OPTIONS = {
+    "channel": {"ratio": 0.5},
+    "depth": {"num_blocks": 1, "criterion": "residual_norm"},
+    "magnitude": {"sparsity": 0.5},
+    "distill": {"epochs": 1, "max_batches": 2},
+}
+
+
+def test_every_compressor_is_registered(nasforge_plugin_manager):
+    registered = nasforge_plugin_manager.components("compressor")
+    assert set(MINIMAL_OPTIONS) <= set(registered)
+    assert "compress" in nasforge_plugin_manager.components("command")
+
+
+@pytest.mark.parametrize("name", sorted(MINIMAL_OPTIONS))
+def test_conformance_of_registered_compressors(name, nasforge_plugin_manager, digits_spec, digits):
+    cls = nasforge_plugin_manager.get("compressor", name)
+    assert issubclass(cls, Compressor) and cls.name == name and cls.__doc__
+    model = digits_spec.build()
+    x = torch.randn(3, *digits_spec.input_shape)
+    result = cls(**MINIMAL_OPTIONS[name]).compress(model, x, data=digits[0])
+    assert result.model(x).shape == model(x).shape
+    report = result.report
+    assert report.method == name and report.params_before == sum(p.numel() for p in model.parameters())
+    assert report.nonzero_params_after <= report.nonzero_params_before or name == "distill"
+    json.dumps(report.to_dict(), default=str)  # serialisable
+    assert name in report.table()
+
+
+def test_make_compressor_rejects_unknown_options():
+    with pytest.raises(ConfigError, match="unknown option"):
+        make_compressor("channel", {"ratio": 0.5, "sparsity": 0.2})
+
+
+def test_cli_compresses_a_checkpoint_with_module_prefixes(tmp_path, capsys):
+    ckpt = tmp_path / "r20.th"
+    model = resnet20()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}, "best_prec1": 0.0}, ckpt)
+    out, report = tmp_path / "out.pt", tmp_path / "report.json"
+    code = main([
+        "compress", "channel", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet20", "--checkpoint", str(ckpt),
+        "--input-shape", "3,32,32", "-o", "ratio=0.5", "-o", "ignore=[layer3.2.conv1]", "--output", str(out), "--report", str(report),
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "MACs" in printed and "params" in printed
+    pruned = load_compressed(out)
+    assert pruned(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    data = json.loads(report.read_text())
+    assert data["params_after"] < data["params_before"] and data["macs_ratio"] > 2
+    assert pruned.layer3[2].conv1.out_channels == 64
+
+
+def test_cli_fine_tunes_a_space_model_on_digits_and_saves_state_dict(tmp_path, capsys, digits_spec):
+    out = tmp_path / "small.pt"
+    code = main([
+        "compress", "depth", "--space", "cnn", "--arch", json.dumps(dict(digits_spec.architecture)), "--input-shape", "1,8,8",
+        "-o", "num_blocks=1", "--dataset", "digits", "--finetune-epochs", "1", "--distill", "--output", str(out), "--save", "state_dict",
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed
+    saved = torch.load(out, weights_only=False)
+    assert saved["spec"]["architecture"]["blocks"] == 1
+    model = load_compressed(out)
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compress", "channel", "--input-shape", "3,32,32", "--output", "x.pt"], "say which model"),
+        (["compress", "channel", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet20", "--input-shape", "3,32,32", "-o", "ratio=1.5", "--output", "x.pt"], "ratio"),
+        (["compress", "channel", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet20", "--input-shape", "3,32,32", "-o", "ratio=0.5", "-o", "ignore=[fc]", "--output", "x.pt"], "no layer named 'fc'"),
+        (["compress", "channel", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet99", "--input-shape", "3,32,32", "-o", "ratio=0.5", "--output", "x.pt"], "no callable 'resnet99'"),
+        (["compress", "channel", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet20", "--input-shape", "3,32,32", "--checkpoint", "missing.th", "-o", "ratio=0.5", "--output", "x.pt"], "checkpoint not found"),
+        (["compress", "prune", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet20", "--input-shape", "3,32,32", "--output", "x.pt"], "unknown compressor 'prune'"),
+        (["compress", "channel", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet20", "--input-shape", "1,8,8", "-o", "ratio=0.5", "--output", "x.pt"], "cannot run on example inputs"),
+    ],
+)
+def test_cli_user_errors_are_one_line_with_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1

@@ -103,7 +103,8 @@ class TrainingEvaluator(Evaluator):
     :param data_seed: seed of the split and subset, fixed across trials so all see the same data
         (training randomness comes from each trial's own seed).
     :param device: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``.
-    :param threads: ``torch.set_num_threads`` while training (``null``: leave torch's setting).
+    :param threads: ``torch.set_num_threads`` while the trial runs; default 1, which suits small
+        models and shared machines (``null``: leave torch's setting, usually one per core).
     :param measure_latency: measure CPU latency (``latency_ms``); ``latency_runs`` timed runs after
         ``latency_warmup`` untimed ones, with ``latency_threads`` threads.
     :param tensorboard: write per-epoch scalars to ``<trial directory>/tensorboard``.
@@ -144,7 +145,7 @@ class TrainingEvaluator(Evaluator):
         augment: bool = False,
         data_seed: int = 0,
         device: str = "cpu",
-        threads: int | None = None,
+        threads: int | None = 1,
         measure_latency: bool = True,
         latency_runs: int = 20,
         latency_warmup: int = 5,

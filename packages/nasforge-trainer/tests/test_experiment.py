@@ -8,8 +8,27 @@ import pytest
 
 from nasforge.core.config import validate_config
 from nasforge.core.experiment import Experiment
+from nasforge.core.hookspecs import hookimpl
+from nasforge.core.plugins import get_plugin_manager
 from nasforge.core.records import TrialState
+from nasforge.core.strategy import SearchStrategy
 from nasforge.trainer import load_trained_model
+
+
+class _Sample(SearchStrategy):
+    """Uniform samples (the trainer does not depend on nasforge-strategies, so the test brings its own)."""
+
+    def suggest(self):
+        return self.space.sample(self.rng)
+
+    def observe(self, observation):
+        pass
+
+
+class _TestStrategies:
+    @hookimpl
+    def nasforge_register_strategies(self, register):
+        register("trainer_test_sample", _Sample)
 
 
 @pytest.mark.slow
@@ -19,7 +38,7 @@ def test_search_on_digits_writes_metrics_weights_and_tensorboard(tmp_path: Path)
             "name": "digits-e2e",
             "seed": 0,
             "space": {"name": "cnn", "options": {"max_stages": 2, "channels": [8, 16], "max_blocks": 1}},
-            "strategy": {"name": "random"},
+            "strategy": {"name": "trainer_test_sample"},
             "evaluator": {
                 "name": "trainer",
                 "options": {"epochs": 1, "max_train_samples": 300, "threads": 1, "latency_runs": 2, "latency_warmup": 1},
@@ -29,7 +48,9 @@ def test_search_on_digits_writes_metrics_weights_and_tensorboard(tmp_path: Path)
             "output": str(tmp_path),
         }
     )
-    experiment = Experiment.create(config, directory=tmp_path / "run")
+    pm = get_plugin_manager(fresh=True)
+    pm.register(_TestStrategies(), name="trainer-test-strategies")
+    experiment = Experiment.create(config, directory=tmp_path / "run", plugin_manager=pm)
     try:
         result = experiment.run()
     finally:

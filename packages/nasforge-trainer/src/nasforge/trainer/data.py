@@ -283,7 +283,8 @@ def get_dataset_loader(name: str) -> Callable[..., Any]:
         ) from None
 
 
-def _check_options(loader: Callable[..., Any], name: str, options: dict[str, Any]) -> None:
+def check_dataset_options(loader: Callable[..., Any], name: str, options: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` when ``options`` has names ``loader`` does not take, or lacks required ones."""
     try:
         params = inspect.signature(loader).parameters
     except (TypeError, ValueError):
@@ -328,7 +329,7 @@ def load_dataset(
     if not isinstance(name, str) or not name:
         raise ConfigError("evaluator.options.dataset", f"must be a dataset name, got {name!r}")
     loader = get_dataset_loader(name)
-    _check_options(loader, name, options)
+    check_dataset_options(loader, name, options)
     raw = loader(**options)
     if isinstance(raw, DatasetSplits):
         return raw

@@ -33,13 +33,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from nasforge.core.errors import ConfigError, UserError
+from nasforge.core.errors import ConfigError, UnknownComponentError, UserError
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.records import Architecture, EvaluationResult
 from nasforge.core.space import SearchSpace
 from nasforge.trainer import metrics as cost
 from nasforge.trainer.artifacts import save_trained_model
-from nasforge.trainer.data import DatasetSplits, load_dataset
+from nasforge.trainer.data import DatasetSplits, check_dataset_options, get_dataset_loader, load_dataset
 from nasforge.trainer.models import get_model_builder
 from nasforge.trainer.tensorboard import TrialLogger
 from nasforge.trainer.training import TrainConfig, evaluate, fit, resolve_device
@@ -162,6 +162,10 @@ class TrainingEvaluator(Evaluator):
             raise ConfigError(f"{OPTION}.dataset_options", f"must be a mapping of option names to values, got {dataset_options!r}")
         self.dataset = dataset
         self.dataset_options = dict(dataset_options)
+        try:  # cheap checks now, so a typo fails before the experiment starts; the data loads in setup()
+            check_dataset_options(get_dataset_loader(dataset), dataset, self.dataset_options)
+        except UnknownComponentError as exc:
+            raise ConfigError(f"{OPTION}.dataset", str(exc)) from None
         self.model_name = model if model is not None else getattr(space, "name", None)
         if not isinstance(self.model_name, str) or not self.model_name:
             raise ConfigError(f"{OPTION}.model", f"must name a model builder such as 'cnn' or 'mlp', got {model!r}")

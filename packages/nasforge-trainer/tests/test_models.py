@@ -68,9 +68,10 @@ def test_param_count_grows_with_width_and_depth():
 def test_residual_blocks_use_projection_only_when_shape_changes():
     model = build_model("cnn", _cnn(residual=True), (1, 8, 8), 10)
     blocks = [m for m in model.modules() if isinstance(m, ConvBlock)]
-    assert blocks[0].shortcut is None  # 8 -> 8 channels, stride 1
-    assert blocks[1].shortcut is not None  # 8 -> 16 channels, stride 2
+    assert blocks[0].shortcut is None and blocks[0].has_identity_shortcut  # 8 -> 8 channels, stride 1
+    assert blocks[1].shortcut is not None and not blocks[1].has_identity_shortcut  # 8 -> 16 channels, stride 2
     plain = build_model("cnn", _cnn(residual=False), (1, 8, 8), 10)
+    assert not any(m.nasforge_residual or m.has_identity_shortcut for m in plain.modules() if isinstance(m, ConvBlock))
     assert count_params(plain) < count_params(model)
 
 

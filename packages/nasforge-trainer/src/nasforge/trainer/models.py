@@ -76,7 +76,9 @@ class ConvBlock(nn.Module):
     """Conv → BN → act → Conv → BN, plus an optional shortcut, then act.
 
     The shortcut is the identity when the shape is unchanged, otherwise a strided 1×1
-    convolution with BatchNorm (a "projection" shortcut).
+    convolution with BatchNorm (a "projection" shortcut). ``nasforge_residual`` and
+    ``has_identity_shortcut`` tell the compression package's depth pruner which blocks it can
+    remove (a residual block with an identity shortcut computes ``x + f(x)``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, activation: str, residual: bool) -> None:
@@ -95,6 +97,16 @@ class ConvBlock(nn.Module):
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
+
+    @property
+    def nasforge_residual(self) -> bool:
+        """True when the block adds a shortcut."""
+        return self.residual
+
+    @property
+    def has_identity_shortcut(self) -> bool:
+        """True when the shortcut is the identity (the block can be dropped without changing shapes)."""
+        return self.residual and self.shortcut is None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     from nasforge.export.runtime import make_session
 
     torch.set_num_threads(max(args.threads))
-    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, cpu_count {os.cpu_count()}; "
+    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
           f"onnxruntime intra_op_num_threads {args.threads} (inter_op 1); runs {args.runs} (batch <= 8: {args.small_batch_runs}), warmup {args.warmup}")
     start = time.perf_counter()
     x_test, y_test = load_cifar("test", args.test_per_class, seed=0)
@@ -100,6 +100,9 @@ def main(argv=None) -> int:
                     rows.append(row)
                     print(f"  [{name}] batch {b:3d} threads {t}: fp32 {row['fp32_median_ms']:8.3f} ms (p90 {row['fp32_p90_ms']:8.3f})  "
                           f"int8 {row['int8_median_ms']:8.3f} ms (p90 {row['int8_p90_ms']:8.3f})  speedup x{row['speedup']:.2f}", flush=True)
+    load = os.getloadavg()
+    print(f"\nload average at the end (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores "
+          "(other processes share the machine; ratios come from alternating calls, absolute times do not transfer)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     print("\n| config | batch | threads | fp32 median ms (p90) | int8 median ms (p90) | speedup | fp32 acc % | int8 acc % | drop (points) | size int8/fp32 | target met |")

@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     from nasforge.export import check_parity, export_onnx
     import onnxruntime
 
-    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, cpu_count {os.cpu_count()}; "
+    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
           f"threads {args.threads} (torch.set_num_threads = intra_op_num_threads, inter_op 1); runs {args.runs} (batch <= 8: {args.small_batch_runs}), warmup {args.warmup}")
     rows: list[dict] = []
     torch.set_num_threads(max(args.threads))
@@ -203,6 +203,9 @@ def main(argv=None) -> int:
             parity = check_parity(model, info.path, x_real)
             print(f"{name}: exported in {time.perf_counter() - start:.1f}s, {info.size_bytes:,} bytes, opset {info.opset}; {parity.summary()}")
             rows += compare(name, model, info.path, shape, args.batches, args.threads, args.warmup, args.runs, args.small_batch_runs)
+    load = os.getloadavg()
+    print(f"\nload average at the end (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores "
+          "(other processes share the machine; ratios come from alternating calls, absolute times do not transfer)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     print("\n| model | batch | threads | torch eager median ms (p90) | onnxruntime median ms (p90) | speedup |")

@@ -88,3 +88,20 @@ def test_fp16_conversion_runs_and_stays_close(digits_model, digits_onnx, tmp_pat
 def test_accuracy_helper_checks_its_inputs(digits_onnx):
     with pytest.raises(UserError, match="labels"):
         evaluate_onnx_accuracy(digits_onnx, torch.zeros(4, 1, 8, 8), [0, 1])
+
+
+def test_sort_topologically_repairs_node_order():
+    from onnx import helper
+
+    from nasforge.export.quantize import sort_topologically
+
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])
+    z = helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [2])
+    nodes = [helper.make_node("Neg", ["y2"], ["z"], name="c"), helper.make_node("Relu", ["y1"], ["y2"], name="b"), helper.make_node("Abs", ["x"], ["y1"], name="a")]
+    graph = helper.make_graph(nodes, "g", [x], [z])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(model)
+    sort_topologically(model.graph)
+    assert [n.name for n in model.graph.node] == ["a", "b", "c"]
+    onnx.checker.check_model(model)

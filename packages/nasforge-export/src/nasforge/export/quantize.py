@@ -311,23 +311,41 @@ def convert_fp16(
 
 
 def sort_topologically(graph: onnx.GraphProto) -> None:
-    """Reorder ``graph.node`` in place so that every node comes after the producers of its inputs."""
-    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
-    pending = list(graph.node)
-    ordered: list[onnx.NodeProto] = []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:  # a cycle or a dangling input: keep the rest as they were and let the checker say
-            ordered.extend(pending)
-            break
-        for node in ready:
-            ordered.append(node)
-            available.update(node.output)
-        ready_ids = {id(n) for n in ready}
-        pending = [n for n in pending if id(n) not in ready_ids]
-    copies = [onnx.NodeProto() for _ in ordered]
-    for copy, node in zip(copies, ordered):
-        copy.CopyFrom(node)
+    """Reorder ``graph.node`` in place so that every node comes after the producers of its inputs.
+
+    Kahn's algorithm, stable (ready nodes keep their original relative order). Inputs that no node
+    produces (graph inputs, initializers, outer-scope names) count as available. A cycle leaves
+    the remaining nodes in their old order for the checker to report.
+    """
+    import heapq
+
+    nodes = list(graph.node)
+    producer = {out: i for i, n in enumerate(nodes) for out in n.output if out}
+    waiting = [0] * len(nodes)
+    consumers: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        for name in set(node.input):
+            j = producer.get(name)
+            if j is not None and j != i:
+                waiting[i] += 1
+                consumers.setdefault(j, []).append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for j in consumers.get(i, ()):
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    seen = set(order)
+    order += [i for i in range(len(nodes)) if i not in seen]
+    copies = []
+    for i in order:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(nodes[i])
+        copies.append(copy)
     del graph.node[:]
     graph.node.extend(copies)
 

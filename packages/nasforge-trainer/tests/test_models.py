@@ -12,14 +12,26 @@ from nasforge.trainer import build_model, cnn_space, count_params, mlp_space
 from nasforge.trainer.models import ConvBlock
 
 
-@pytest.mark.parametrize("space_factory", [mlp_space, cnn_space])
+def _trainer_spaces():
+    from nasforge.core.plugins import get_plugin_manager
+
+    pm = get_plugin_manager(fresh=True)
+    spaces = {name: c.obj for name, c in pm.components("space").items() if c.plugin.distribution == "nasforge-trainer"}
+    builders = {name for name, c in pm.components("model_builder").items() if c.plugin.distribution == "nasforge-trainer"}
+    assert set(spaces) == builders == {"mlp", "cnn"}, "every space of the trainer needs a model builder of the same name"
+    return sorted(spaces.items())
+
+
+# every space the trainer registers goes through the same checks
+@pytest.mark.parametrize(("name", "space_factory"), _trainer_spaces())
 @pytest.mark.parametrize("input_shape", [(1, 8, 8), (3, 32, 32), (3, 17, 23)])
-def test_sampled_architectures_build_and_give_logits(space_factory, input_shape):
+def test_sampled_architectures_build_and_give_logits(name, space_factory, input_shape):
     space = space_factory()
+    assert space.name == name
     rng = np.random.default_rng(0)
     for _ in range(4):
         arch = space.sample(rng)
-        model = build_model(space.name, arch, input_shape, num_classes=7)
+        model = build_model(name, arch, input_shape, num_classes=7)
         model.eval()
         out = model(torch.randn(3, *input_shape))
         assert out.shape == (3, 7)

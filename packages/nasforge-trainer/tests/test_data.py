@@ -113,6 +113,34 @@ def test_imagefolder_errors(tmp_path: Path):
         load_dataset("imagefolder", root=str(tmp_path), image_size=0)
 
 
+def _png(path: Path, size: tuple[int, int], value: int) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (value, value, value)).save(path)
+
+
+def test_imagefolder_mixed_sizes_need_image_size(tmp_path: Path):
+    for i in range(4):
+        _png(tmp_path / "a" / f"{i}.png", (10, 10), 10 * i)
+        _png(tmp_path / "b" / f"{i}.png", (12, 8), 200 - 10 * i)
+    with pytest.raises(UserError, match="image_size"):
+        load_dataset("imagefolder", root=str(tmp_path), valid_fraction=0.25, test_fraction=0.25)
+    s = load_dataset("imagefolder", root=str(tmp_path), image_size=6, valid_fraction=0.25, test_fraction=0.25)
+    assert s.input_shape == (3, 6, 6) and s.class_names == ("a", "b")
+    assert sorted(torch.cat([s.train.labels, s.valid.labels, s.test.labels]).tolist()) == [0] * 4 + [1] * 4
+
+
+def test_imagefolder_test_classes_must_match(tmp_path: Path):
+    for cls in ("a", "b"):
+        for i in range(3):
+            _png(tmp_path / "train" / cls / f"{i}.png", (8, 8), 50)
+    _png(tmp_path / "test" / "a" / "0.png", (8, 8), 50)
+    _png(tmp_path / "test" / "c" / "0.png", (8, 8), 50)
+    with pytest.raises(UserError, match="differ from the training classes"):
+        load_dataset("imagefolder", root=str(tmp_path))
+
+
 # -- CIFAR-10 without network ------------------------------------------------------------------------
 def _fake_cifar(root: Path, per_batch: int = 20) -> None:
     folder = root / "cifar-10-batches-py"

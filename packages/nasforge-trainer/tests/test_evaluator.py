@@ -105,6 +105,7 @@ def test_mlp_space_and_custom_space_with_model_option(tmp_path: Path):
         ({"schedule": "linear"}, "evaluator.options.schedule"),
         ({"valid_fraction": 1.5}, "evaluator.options.valid_fraction"),
         ({"test_fraction": 0}, "evaluator.options.test_fraction"),
+        ({"valid_fraction": 0.5, "test_fraction": 0.5}, "evaluator.options.valid_fraction"),
         ({"max_train_samples": -3}, "evaluator.options.max_train_samples"),
         ({"threads": 0}, "evaluator.options.threads"),
         ({"latency_runs": 0}, "evaluator.options.latency_runs"),

@@ -185,6 +185,8 @@ class TrainingEvaluator(Evaluator):
             raise ConfigError(f"{OPTION}.valid_fraction", "must be a number strictly between 0 and 1, got null")
         self.valid_fraction = float(valid_fraction)
         self.test_fraction = None if test_fraction is None else float(test_fraction)
+        if self.test_fraction is not None and self.valid_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(f"{OPTION}.valid_fraction", f"valid_fraction + test_fraction must be below 1, got {self.valid_fraction} + {self.test_fraction}")
         self.max_train_samples = _optional_int("max_train_samples", max_train_samples, 1)
         self.augment = _bool("augment", augment)
         if isinstance(data_seed, bool) or not isinstance(data_seed, int):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import inspect
 import re
-
-from conftest import REPO_ROOT
+from pathlib import Path
 
 from nasforge.trainer import TrainingEvaluator
 from nasforge.trainer.data import DATASETS
 from nasforge.trainer.models import BUILDERS
 
-DOC = (REPO_ROOT / "docs" / "trainer.md").read_text()
+DOC = (Path(__file__).resolve().parents[3] / "docs" / "trainer.md").read_text()
 
 
 def _table_keys(text: str) -> set[str]:

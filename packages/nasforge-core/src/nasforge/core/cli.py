@@ -83,6 +83,8 @@ def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
         console.print(trials_table("Pareto front", result.pareto, columns))
     if getattr(experiment, "scalar_note", ""):
         console.print(f"note: {experiment.scalar_note}")
+    for section in getattr(experiment, "summaries", []):
+        console.print(section)
     console.print(f"experiment folder: [bold]{experiment.directory}[/]")
     console.print(f"inspect: nasforge status {experiment.directory}   |   tensorboard --logdir {experiment.directory / 'tensorboard'}")
 

@@ -138,6 +138,8 @@ class Experiment:
         self.executor: Executor = instantiate(executor_cls, (), dict(config.executor.options), "executor.options", f"executor {config.executor.name!r}")
         self.started_at = time.time()
         self.stop_reason = ""
+        #: Extra sections (rich renderables or text) that plugins add to the run's summary.
+        self.summaries: list[Any] = []
 
     # -- construction ---------------------------------------------------------------------------
     def _lookup(self, kind: str, name: str, field_name: str) -> Any:

@@ -1,0 +1,292 @@
+"""After the search: retrain, compress, fine-tune, export, check and benchmark the winner(s).
+
+A plugin of the compression package (entry point ``compression-pipeline``). When an experiment's
+config has a ``compress:`` or ``export:`` section, :func:`nasforge_after_experiment` takes the best
+trial (or every trial of the Pareto front) and, for each:
+
+1. loads its trained weights from the trial folder, or retrains it at full fidelity when the
+   trial ran at a reduced fidelity or saved no weights (``retrain``);
+2. applies each compression variant (one registered compressor with its options, fine-tuning and
+   distillation included) to a copy of that model;
+3. exports the uncompressed model and every variant in each format (``onnx``, ``onnx-int8``,
+   ``onnx-fp16`` or a plugin's exporter), checking numeric parity on real samples;
+4. measures test accuracy (of the exported file), parameters, FLOPs, file size and onnxruntime
+   CPU latency at batch 1 with a fixed thread count;
+
+and writes ``deploy/summary.json`` plus a table that ``nasforge run`` prints after the search.
+
+Config (both sections optional)::
+
+    compress:
+      targets: best              # or: pareto
+      retrain: auto              # auto | always | never
+      variants:
+        - name: channel          # a registered compressor
+          options: {ratio: 0.5, finetune: {epochs: 3, distill: true}}
+    export:
+      formats: [onnx, onnx-int8]
+      calibration_samples: 256   # real training samples for int8 calibration and parity
+      latency_threads: 1
+      latency_runs: 50
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.table import Table
+
+from nasforge.core.errors import ConfigError, UserError
+from nasforge.core.evaluator import TrialContext
+from nasforge.core.hookspecs import hookimpl
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Variant(_Strict):
+    """One compressed variant: a registered compressor and its options."""
+
+    name: str
+    label: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CompressSection(_Strict):
+    targets: Literal["best", "pareto"] = "best"
+    retrain: Literal["auto", "always", "never"] = "auto"
+    variants: list[Variant] = Field(default_factory=list)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_labels(cls, v: list[Variant]) -> list[Variant]:
+        labels = [x.label or x.name for x in v]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"variants need distinct labels (give 'label' to repeat a compressor), got {labels}")
+        return v
+
+
+class ExportSection(_Strict):
+    formats: list[str] = Field(default_factory=lambda: ["onnx"], min_length=1)
+    calibration_samples: int = Field(default=256, ge=1)
+    latency_threads: int = Field(default=1, ge=1)
+    latency_runs: int = Field(default=50, ge=1)
+
+
+class DeploySpec(_Strict):
+    compress: CompressSection = CompressSection()
+    export: ExportSection | None = None
+
+
+def parse_sections(compress: Any, export: Any) -> DeploySpec | None:
+    """Validate the ``compress``/``export`` config sections; ``None`` when both are absent."""
+    if compress is None and export is None:
+        return None
+    if isinstance(compress, list):  # shorthand: a list of variants
+        compress = {"variants": compress}
+    data: dict[str, Any] = {}
+    if compress is not None:
+        data["compress"] = compress
+    if export is not None:
+        data["export"] = {"formats": export} if isinstance(export, list) else export
+    try:
+        return DeploySpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(field, message) from None
+
+
+def _log(message: str) -> None:
+    print(f"deploy: {message}", file=sys.stderr, flush=True)
+
+
+def _check_components(experiment: Any, spec: DeploySpec) -> None:
+    pm = experiment.pm
+    for i, variant in enumerate(spec.compress.variants):
+        try:
+            pm.get("compressor", variant.name)
+        except UserError as exc:
+            raise ConfigError(f"compress.variants[{i}].name", str(exc)) from None
+    for i, fmt in enumerate(spec.export.formats if spec.export else []):
+        try:
+            pm.get("exporter", fmt)
+        except UserError as exc:
+            raise ConfigError(f"export.formats[{i}]", str(exc)) from None
+    if experiment.config.evaluator.name != "trainer":
+        raise ConfigError("compress", f"compressing and exporting after the search needs trained weights from the 'trainer' evaluator, not {experiment.config.evaluator.name!r}; use 'nasforge compress'/'nasforge export' on a model of your own")
+
+
+@hookimpl
+def nasforge_before_experiment(experiment: Any) -> None:
+    """Validate the sections before any trial runs, so a typo costs no search time."""
+    spec = parse_sections(experiment.config.compress, experiment.config.export)
+    if spec is not None:
+        _check_components(experiment, spec)
+
+
+@hookimpl
+def nasforge_after_experiment(experiment: Any, result: Any) -> None:
+    spec = parse_sections(experiment.config.compress, experiment.config.export)
+    if spec is None or result.stop_reason == "interrupted":
+        return
+    targets = result.pareto if spec.compress.targets == "pareto" and result.pareto else ([result.best] if result.best else [])
+    if not targets:
+        _log("no trial completed, nothing to compress or export")
+        return
+    rows = []
+    for trial in targets:
+        rows.extend(deploy_trial(experiment, trial, spec))
+    out = experiment.directory / "deploy" / "summary.json"
+    out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    experiment.summaries.append(summary_table(rows))
+    experiment.summaries.append(f"deployable models and model cards: {out.parent}")
+
+
+def _dataset(experiment: Any):
+    from nasforge.trainer.data import load_dataset
+
+    opts = dict(experiment.config.evaluator.options)
+    return load_dataset(
+        opts.get("dataset", "digits"),
+        valid_fraction=opts.get("valid_fraction", 0.2),
+        test_fraction=opts.get("test_fraction"),
+        max_train_samples=opts.get("max_train_samples"),
+        seed=opts.get("data_seed", 0),
+        **dict(opts.get("dataset_options") or {}),
+    )
+
+
+def _trained_model(experiment: Any, trial: Any, spec: DeploySpec, workdir: Path):
+    from nasforge.trainer.artifacts import load_trained_model
+
+    trial_dir = experiment.trial_directory(trial.number)
+    has_weights = (trial_dir / "model.pt").exists() and (trial_dir / "model.json").exists()
+    reduced = trial.fidelity is not None
+    retrain = spec.compress.retrain == "always" or (spec.compress.retrain == "auto" and (reduced or not has_weights))
+    if not retrain:
+        if not has_weights:
+            raise UserError(f"trial {trial.number} saved no weights and compress.retrain is 'never'")
+        return load_trained_model(trial_dir)
+    _log(f"retraining trial {trial.number} at full fidelity")
+    directory = workdir / "retrained"
+    directory.mkdir(parents=True, exist_ok=True)
+    context = TrialContext(number=trial.number, seed=experiment.config.seed * 100_003 + trial.number, directory=directory)
+    experiment.evaluator.evaluate(trial.architecture, context)
+    return load_trained_model(directory)
+
+
+def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec) -> list[dict[str, Any]]:
+    """Compress and export one trial's model; one summary row per (variant, format)."""
+    from nasforge.export.benchmark import OnnxRuntimeBenchmark
+    from nasforge.trainer.data import make_loader
+    from nasforge.trainer.metrics import count_flops, count_params
+    from nasforge.trainer.training import evaluate_accuracy
+
+    from nasforge.compression.base import ModelSpec as CompressionSpec
+
+    workdir = experiment.directory / "deploy" / f"trial-{trial.number:05d}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    model, model_spec = _trained_model(experiment, trial, spec, workdir)
+    model.eval()
+    splits = _dataset(experiment)
+    input_shape = tuple(model_spec.input_shape)
+    example = torch.zeros(1, *input_shape)
+    train_loader = make_loader(splits.train, batch_size=64, shuffle=True, seed=experiment.config.seed)
+    test_x, test_y = _stack(splits.test)
+    calib_x, _ = _stack(splits.train, limit=spec.export.calibration_samples if spec.export else 256)
+
+    models: list[tuple[str, torch.nn.Module, dict[str, Any]]] = [("uncompressed", model, {})]
+    for variant in spec.compress.variants:
+        label = variant.label or variant.name
+        _log(f"trial {trial.number}: compressing with {label}")
+        compressor = _instantiate(experiment.pm.get("compressor", variant.name), variant, label)
+        cspec = CompressionSpec(space=model_spec.builder, architecture=model_spec.architecture.to_dict(), input_shape=input_shape, num_classes=model_spec.num_classes)
+        result = compressor.compress(model, example, data=train_loader, spec=cspec)
+        models.append((label, result.model.eval(), result.report.to_dict()))
+        torch.save(result.model, workdir / f"{label}.pt")
+
+    rows: list[dict[str, Any]] = []
+    for label, m, report in models:
+        base = {
+            "trial": trial.number,
+            "variant": label,
+            "params": float(count_params(m)),
+            "flops": float(count_flops(m, input_shape)),
+            "torch_test_accuracy": float(evaluate_accuracy(m, splits.test)),
+        }
+        if report:
+            base["compression"] = {k: report[k] for k in ("params_ratio", "macs_ratio", "sparsity", "removed_blocks", "skipped", "notes") if k in report}
+        if spec.export is None:
+            rows.append(base)
+            continue
+        for fmt in spec.export.formats:
+            _log(f"trial {trial.number}: exporting {label} as {fmt}")
+            exporter = experiment.pm.get("exporter", fmt)()
+            exported = exporter.export(m, example, workdir, label, calibration=calib_x, evaluation=(test_x, test_y),
+                                       source={"experiment": str(experiment.directory), "trial": trial.number, "architecture": trial.architecture.to_dict(), "variant": label})
+            bench = OnnxRuntimeBenchmark(exported.path, batch_sizes=(1,), threads=(spec.export.latency_threads,), providers=["CPUExecutionProvider"], runs=spec.export.latency_runs).run()
+            latency = next((r.median_ms for r in bench.records if r.batch_size == 1), math.nan)
+            card_accuracy = exported.card.get("metrics", {}).get("accuracy")
+            rows.append({
+                **base,
+                "format": fmt,
+                "file": str(exported.path),
+                "file_kb": exported.path.stat().st_size / 1024,
+                "accuracy": float(card_accuracy) if card_accuracy is not None else base["torch_test_accuracy"],
+                "ort_latency_ms": latency,
+                "ort_threads": spec.export.latency_threads,
+                "parity_max_abs_diff": getattr(exported.parity, "max_abs_diff", None),
+            })
+    reference = next((r for r in rows if r["variant"] == "uncompressed" and r.get("format") in (None, "onnx")), rows[0])
+    for r in rows:
+        if r.get("ort_latency_ms") and reference.get("ort_latency_ms"):
+            r["speedup"] = reference["ort_latency_ms"] / r["ort_latency_ms"]
+        r["size_ratio"] = reference.get("file_kb", reference["params"]) / r.get("file_kb", r["params"]) if r.get("file_kb", r["params"]) else math.nan
+    return rows
+
+
+def _instantiate(cls: Any, variant: Variant, label: str) -> Any:
+    from nasforge.core.experiment import instantiate
+
+    return instantiate(cls, (), dict(variant.options), f"compress.variants[{label}].options", f"compressor {variant.name!r}")
+
+
+def _stack(dataset: Any, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    xs, ys = zip(*(dataset[i] for i in range(n)), strict=True)
+    return torch.stack(list(xs)), torch.as_tensor(ys)
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per exported file: the uncompressed model first, then each variant."""
+    several = len({r["trial"] for r in rows}) > 1
+    table = Table(title="Deployable models: test accuracy, onnxruntime CPU latency at batch 1", title_justify="left")
+    columns = (["trial"] if several else []) + ["model", "acc", "params", "FLOPs", "KB", "ms", "speedup"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for r in rows:
+        fmt = r.get("format")
+        name = r["variant"] if fmt is None else f"{r['variant']} {fmt.removeprefix('onnx-') if fmt != 'onnx' else 'fp32'}"
+        cells = [
+            name,
+            f"{r.get('accuracy', r['torch_test_accuracy']):.4f}",
+            f"{r['params'] / 1e3:.1f}k",
+            f"{r['flops'] / 1e6:.2f}M",
+            f"{r['file_kb']:.0f}" if "file_kb" in r else "-",
+            f"{r['ort_latency_ms']:.3f}" if "ort_latency_ms" in r else "-",
+            f"{r['speedup']:.2f}x" if "speedup" in r else "-",
+        ]
+        table.add_row(*([str(r["trial"])] if several else []), *cells)
+    table.caption = f"speedup vs the uncompressed fp32 ONNX model; onnxruntime intra_op_num_threads={rows[0].get('ort_threads', '-')}"
+    return table

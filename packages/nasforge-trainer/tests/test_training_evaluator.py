@@ -163,3 +163,24 @@ def test_experiment_tensorboard_can_be_switched_off(tmp_path: Path, monkeypatch)
     monkeypatch.setenv("NASFORGE_TENSORBOARD", "0")
     log_trial(SimpleNamespace(directory=tmp_path), Trial(number=0, architecture=ARCH, state=TrialState.COMPLETE, metrics={"accuracy": 1.0}))
     assert not (tmp_path / "tensorboard").exists()
+
+
+def test_imagefolder_cifar_subset_through_the_evaluator(cifar_jpeg_root: Path, tmp_path: Path):
+    evaluator = TrainingEvaluator(
+        cnn_space(max_stages=2, channels=[8]),
+        dataset="imagefolder",
+        dataset_options={"root": str(cifar_jpeg_root)},
+        epochs=1,
+        batch_size=32,
+        augment=True,
+        latency_runs=2,
+        latency_warmup=1,
+    )
+    arch = Architecture(stages=2, channels_1=8, channels_2=8, blocks=1, kernel_size=3, activation="relu", residual=True)
+    result = evaluator.evaluate(arch, TrialContext(number=0, seed=0, directory=tmp_path))
+    assert result.metrics["flops"] > 0 and 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    model, spec = load_trained_model(tmp_path)
+    assert spec.input_shape == (3, 32, 32) and spec.class_names[:2] == ("airplane", "automobile")
+    assert spec.dataset == "imagefolder" and spec.dataset_options == {"root": str(cifar_jpeg_root)}
+    assert len(spec.mean) == 3 and all(0.2 < m < 0.7 for m in spec.mean)  # computed on the training images
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

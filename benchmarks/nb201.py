@@ -65,14 +65,28 @@ def options_for(cls: type) -> dict:
     return {"fidelities": [12, 200]} if getattr(cls, "multi_fidelity", False) else {}
 
 
-def run_one(args: tuple[str, int, tuple[int, ...]]) -> tuple[str, int, list[float], float, int, str | None]:
-    """Run one strategy with one seed; return (name, seed, test acc at each budget, seconds per ask+tell, asks, error)."""
-    name, seed, budgets = args
+def run_one(args: tuple[str, int, tuple[int, ...], float]) -> tuple[str, int, list[float], float, float, str | None]:
+    """Run one strategy with one seed.
+
+    Returns (name, seed, test accuracy at each budget, CPU seconds per ask+tell, wall seconds of the
+    run, error). An exception is returned as text (some exception classes do not survive pickling).
+    """
+    name, seed, budgets, run_seconds = args
+    started = time.perf_counter()
+    try:
+        results, per_ask, error = _search(name, seed, budgets, started + run_seconds)
+    except Exception as exc:  # reported in the table's notes, never hidden
+        return name, seed, [math.nan] * len(budgets), math.nan, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
+    return name, seed, results, per_ask, time.perf_counter() - started, error
+
+
+def _search(name: str, seed: int, budgets: tuple[int, ...], deadline: float) -> tuple[list[float], float, str | None]:
     from nasforge.core.plugins import get_plugin_manager
     from nasforge.core.records import Observation
     from nasforge_nasbench201 import architecture_index, nasbench201_space
     from nasforge_nasbench201.evaluator import epochs_for_fidelity
 
+    started_at = time.perf_counter()
     valid200, test200, valid12, test12 = _TABLE
     space = nasbench201_space()
     cls = get_plugin_manager().get("strategy", name)
@@ -86,6 +100,8 @@ def run_one(args: tuple[str, int, tuple[int, ...]]) -> tuple[str, int, list[floa
     max_asks = 20 * max(budgets)  # a strategy that keeps re-proposing known archs must still end
     pending = sorted(budgets)
     while pending and asks < max_asks:
+        if time.perf_counter() > deadline:
+            return [math.nan] * len(budgets), spent / max(asks, 1), f"too slow for this benchmark: {len(queried)} queries in its {deadline - started_at:.0f} s per run"
         t0 = time.process_time()
         suggestion = strategy.ask_with_fidelity()
         spent += time.process_time() - t0
@@ -113,7 +129,7 @@ def run_one(args: tuple[str, int, tuple[int, ...]]) -> tuple[str, int, list[floa
     if pending:
         error = f"stopped after {len(queried)} queries ({'space exhausted' if asks < max_asks else 'too many repeated proposals'})"
         results.extend([best_test] * len(pending))
-    return name, seed, results, spent / max(asks, 1), asks, error
+    return results, spent / max(asks, 1), error
 
 
 def cost_at_history(name: str, history: int, queries: int, seed: int = 0) -> float:
@@ -201,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default="", help="comma-separated strategy names (default: every registered one)")
     parser.add_argument("--budgets", default="50,100,150,300", help="query budgets to report (default 50,100,150,300)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--run-seconds", type=float, default=30.0, help="wall-time limit of one (strategy, seed) run; slower strategies are reported as too slow (default 30)")
+    parser.add_argument("--strategy-seconds", type=float, default=45.0, help="wall-time budget per strategy; slower ones run fewer seeds (default 45)")
     parser.add_argument("--cost-history", type=int, default=1000, help="also time each strategy after this many told trials, next to Optuna's TPE (0 skips; default 1000)")
     parser.add_argument("--cost-queries", type=int, default=200, help="timed ask+tell rounds of that measurement (default 200)")
     args = parser.parse_args(argv)
@@ -220,15 +238,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names, skipped = buildable(names)
 
-    tasks = [(name, seed, budgets) for name in names for seed in range(args.seeds)]
     started = time.perf_counter()
     ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
     with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(args.table,)) as pool:
-        outcomes = pool.map(run_one, tasks, chunksize=max(1, args.seeds // 4))
+        # A pilot run (seed 0) of every strategy sizes the rest: a strategy whose projected time
+        # exceeds --strategy-seconds runs fewer seeds (said in the table) so the whole benchmark
+        # stays within its time limit.
+        outcomes = pool.map(run_one, [(name, 0, budgets, args.run_seconds) for name in names], chunksize=1)
+        seeds_for = {}
+        for name, _seed, _results, _per_ask, wall_s, error in outcomes:
+            if error and "stopped after" not in error:
+                seeds_for[name] = 1  # it raised: one failure is enough to report
+                continue
+            projected = wall_s * (args.seeds - 1) / args.jobs
+            seeds_for[name] = args.seeds if projected <= args.strategy_seconds else max(2, min(args.seeds, int(args.strategy_seconds * args.jobs / max(wall_s, 1e-9)) + 1))
+        tasks = [(name, seed, budgets, args.run_seconds) for name in names for seed in range(1, seeds_for[name])]
+        outcomes += pool.map(run_one, tasks, chunksize=1)
     wall = time.perf_counter() - started
 
     by_name: dict[str, list[tuple[list[float], float, str | None]]] = {n: [] for n in names}
-    for name, _seed, results, per_ask, _asks, error in outcomes:
+    for name, _seed, results, per_ask, _wall, error in outcomes:
         by_name[name].append((results, per_ask, error))
 
     head = " | ".join(f"{b} queries" for b in budgets)
@@ -243,12 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"| strategy | {head} | ms CPU per ask+tell (1 thread) | distribution |")
     print("|---" * (len(budgets) + 3) + "|")
+    failed = {}
     for name in names:
         runs = by_name[name]
+        crashed = [e for _, _, e in runs if e and "stopped after" not in e]  # raised, or hit --run-seconds
+        if crashed:
+            failed[name] = crashed[0]
+            continue
         arr = np.array([r for r, _, _ in runs])
         cells = " | ".join(f"{arr[:, k].mean():.2f} ± {arr[:, k].std():.2f}" for k in range(len(budgets)))
         ms = 1000 * float(np.mean([t for _, t, _ in runs]))
-        print(f"| {name} | {cells} | {ms:.3f} | {registered[name].plugin.distribution} |")
+        label = name if len(runs) == args.seeds else f"{name} ({len(runs)} seeds)"
+        print(f"| {label} | {cells} | {ms:.3f} | {registered[name].plugin.distribution} |")
     for label, values in ANCHORS.items():
         anchor = dict(zip((50, 100, 150, 300), values, strict=True))
         cells = " | ".join(f"{anchor[b]:.2f}" if b in anchor else "" for b in budgets)
@@ -264,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         print("| strategy | ms CPU per ask+tell | vs Optuna TPE, same machine |")
         print("|---|---|---|")
         for name in names:
+            if name in failed or seeds_for.get(name, 0) < args.seeds:
+                print(f"| {name} | not measured ({'failed' if name in failed else 'too slow for this benchmark'}) | |")
+                continue
             ms = cost_at_history(name, args.cost_history, args.cost_queries)
             ratio = f"{ms / optuna_ms:.3f}x" if optuna_ms else "n/a"
             print(f"| {name} | {ms:.3f} | {ratio} |")
@@ -273,9 +311,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| *Optuna {optuna.__version__} TPESampler (default)* | {optuna_ms:.3f} | 1.000x |")
         else:
             print("(Optuna is not installed: no same-machine reference; the issue's anchor is 6.2 ms)")
-    errors = {n: e for n in names for _, _, e in by_name[n] if e}
-    for name, error in errors.items():
-        print(f"\nnote: {name}: {error}")
+    errors = {n: e for n in names for _, _, e in by_name[n] if e and n not in failed}
+    if errors:
+        print("\nnotes:")
+        for name, error in errors.items():
+            print(f"- {name}: {error}")
+    if failed:
+        print("\nnot in the table (raised, or slower than --run-seconds per run):")
+        for name, error in failed.items():
+            print(f"- {name}: {error}")
     if skipped:
         print("\nskipped:")
         for name, why in skipped.items():

@@ -103,6 +103,8 @@ class SuccessiveHalving(SearchStrategy):
     """
 
     multi_fidelity: ClassVar[bool] = True
+    #: The registered name, used in error messages.
+    option_prefix: ClassVar[str] = "successive_halving"
     #: The conformance suite's progress check scores with a fidelity-free objective, where every
     #: promotion re-evaluates a known architecture for nothing; promotion is tested on its own instead.
     conformance_skip_progress: ClassVar[str] = (
@@ -144,8 +146,6 @@ class SuccessiveHalving(SearchStrategy):
         self._bracket_count = 0
         self._jobs: dict[tuple[Architecture, float], deque[tuple[_Bracket, int, bool]]] = {}
         self._inner_exhausted = False
-
-    option_prefix: ClassVar[str] = "successive_halving"
 
     def _make_inner(self, strategy: Any, options: Mapping[str, Any] | None) -> SearchStrategy:
         if options is not None and not isinstance(options, Mapping):

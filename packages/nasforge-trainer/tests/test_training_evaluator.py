@@ -159,6 +159,16 @@ def test_experiment_tensorboard_writes_scalars_and_hparams(tmp_path: Path):
     assert _scalars(logdir / "trial-00001")["hparam/accuracy"] == [(1, 0.75)]
 
 
+def test_experiment_tensorboard_failure_warns_once_and_the_search_goes_on(tmp_path: Path):
+    (tmp_path / "tensorboard").write_text("a file where the log folder should be")
+    experiment = SimpleNamespace(directory=tmp_path)
+    trial = Trial(number=0, architecture=ARCH, state=TrialState.COMPLETE, metrics={"accuracy": 1.0})
+    with pytest.warns(RuntimeWarning, match="TensorBoard logging"):
+        log_trial(experiment, trial)
+    log_trial(experiment, trial.evolve(number=1))  # no second warning, no exception
+    close_experiment(experiment)
+
+
 def test_experiment_tensorboard_can_be_switched_off(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("NASFORGE_TENSORBOARD", "0")
     log_trial(SimpleNamespace(directory=tmp_path), Trial(number=0, architecture=ARCH, state=TrialState.COMPLETE, metrics={"accuracy": 1.0}))

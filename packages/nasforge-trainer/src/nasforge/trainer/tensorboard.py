@@ -15,6 +15,7 @@ variable ``NASFORGE_TENSORBOARD=0`` to switch the experiment-wide writer off.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ class ExperimentLogger:
 
 
 _LOGGERS: dict[str, ExperimentLogger] = {}
+_BROKEN: set[str] = set()
 
 
 def _experiment_key(experiment: Any) -> str | None:
@@ -129,10 +131,17 @@ def log_trial(experiment: Any, trial: Any) -> None:
     key = _experiment_key(experiment)
     if key is None:  # an experiment without a directory has nowhere to write
         return
+    if key in _BROKEN:
+        return
     logger = _LOGGERS.get(key)
     if logger is None:
         logger = _LOGGERS[key] = ExperimentLogger(Path(key), getattr(experiment, "space", None))
-    logger.log_trial(trial)
+    try:
+        logger.log_trial(trial)
+    except OSError as exc:  # a full disk or an unwritable folder must not stop the search; say so once
+        _BROKEN.add(key)
+        _LOGGERS.pop(key, None)
+        warnings.warn(f"TensorBoard logging to {logger.logdir} stopped: {exc}; the search goes on without it", RuntimeWarning, stacklevel=2)
 
 
 def close_experiment(experiment: Any) -> None:

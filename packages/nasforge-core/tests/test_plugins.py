@@ -126,3 +126,15 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_still_load(monke
     assert any("broken" in e for e in manager.load_errors)
     with pytest.raises(PluginError, match="broken-dist"):
         PluginManager().load_entry_points(strict=True)
+
+
+def test_a_user_mistake_found_by_a_lifecycle_hook_stays_a_user_error():
+    from nasforge.core.errors import ConfigError
+
+    def before(experiment):
+        raise ConfigError("compress.variants", "unknown compressor")
+
+    manager = PluginManager()
+    manager.register(_plugin("checker", nasforge_before_experiment=before))
+    with pytest.raises(ConfigError, match="compress.variants"):
+        manager.call_lifecycle("nasforge_before_experiment", experiment=None)

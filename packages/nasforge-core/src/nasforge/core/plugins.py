@@ -24,7 +24,7 @@ from typing import Any
 import pluggy
 
 from nasforge.core import hookspecs
-from nasforge.core.errors import PluginError, UnknownComponentError
+from nasforge.core.errors import PluginError, UnknownComponentError, UserError
 
 ENTRY_POINT_GROUP = "nasforge"
 DISABLE_AUTOLOAD_ENV = "NASFORGE_DISABLE_PLUGIN_AUTOLOAD"
@@ -210,6 +210,8 @@ class PluginManager:
         for impl in reversed(hook.get_hookimpls()):
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except UserError:
+                raise  # a user mistake a plugin found (e.g. in its config section): exit code 2, as it says
             except Exception as exc:
                 info = self._info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "(unknown)", ""))
                 raise PluginError(f"plugin {info.name!r} ({info.distribution}) raised in {hook_name}: {type(exc).__name__}: {exc}") from exc

@@ -12,10 +12,12 @@ shape is unchanged. ``_compress`` runs the NNI algorithm:
   BatchNorm with a non-zero shift, a constant that channel removal rightly drops).
 * **Unstructured pruner** (``nni_level``): NNI's ``LevelPruner`` masks single weights; the masks
   are made permanent (zeros), which lowers the non-zero parameter count, not the shape.
-* **Quantizers** (``nni_qat``, ``nni_ptq``, ``nni_lsq``, ``nni_bnn``, ``nni_dorefa``): NNI wraps layers with
-  simulated (fake) quantization and calibrates or trains on ``data``; the returned model keeps
-  NNI's wrappers and computes with quantized weights/activations in floating point. It is a
-  simulation for accuracy studies, not a faster integer model.
+* **Quantizers** (``nni_qat``, ``nni_ptq``, ``nni_lsq``, ``nni_bnn``, ``nni_dorefa``): NNI wraps
+  Conv2d/Linear layers with simulated (fake) weight quantization and trains or calibrates on
+  ``data``; the wrapper then *bakes* each weight to its quantize-dequantize value and removes
+  NNI's wrappers, checking that the plain model computes exactly what NNI's simulation computed.
+  The result exports anywhere; it holds quantized values in float tensors (for accuracy studies
+  and as input to an integer exporter), it is not itself a faster integer model.
 * **Refused**: ``nni_slim`` (NNI's SlimPruner masks BatchNorm scales, which ModelSpeedup does not
   turn into removed channels on current torch) and ``nni_lsqplus`` (NNI's LSQ+ trains but stays at chance accuracy, with no error) raise a
   :class:`~nasforge.core.errors.UserError` naming the reason, whatever the model.
@@ -97,6 +99,25 @@ class _TrainLoop:
                     return
 
 
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _hook_ids(model: nn.Module) -> dict[str, set[tuple[str, int]]]:
+    return {attr: {(name, key) for name, m in model.named_modules() for key in getattr(m, attr, {})} for attr in _HOOK_DICTS}
+
+
+def _remove_new_hooks(model: nn.Module, before: Mapping[str, set[tuple[str, int]]]) -> int:
+    """Remove the hooks NNI registered and left behind (e.g. DoReFa's backward hooks), keeping any that were there before."""
+    removed = 0
+    for name, module in model.named_modules():
+        for attr in _HOOK_DICTS:
+            hooks = getattr(module, attr, None)
+            for key in [k for k in (hooks or {}) if (name, k) not in before[attr]]:
+                del hooks[key]
+                removed += 1
+    return removed
+
+
 class NNICompressor(Compressor):
     """Common options of the NNI wrappers.
 
@@ -168,12 +189,14 @@ class NNIPruner(NNICompressor):
         inputs = ctx.example_inputs
         model.eval()
         config_list = self.config_list(model, inputs)
+        hooks_before = _hook_ids(model)
         pruner = self.make_pruner(model, config_list, ctx)
         masks = self.run_pruner(pruner)
         model.eval()
         with torch.no_grad():
             masked_output = model(*inputs).detach().clone()
         pruner.unwrap_model()
+        _remove_new_hooks(model, hooks_before)
         masks = {name: {k: v for k, v in layer.items() if v is not None} for name, layer in masks.items()}
         pruned = sum(int((m == 0).sum()) for layer in masks.values() for m in layer.values())
         if pruned == 0:
@@ -319,24 +342,26 @@ class NNILinearPruner(_ScheduledPruner):
 class NNIQuantizer(NNICompressor):
     """Base of NNI's quantizers: simulated quantization of Conv2d/Linear weights (and outputs), trained or calibrated on ``data``.
 
-    :param bits: 8 (``int8``) or 4 (``int4``)... any width NNI accepts as ``int<bits>``; default 8.
-    :param targets: which tensors to quantize: ``["weight"]`` (default) or ``["weight", "_output_"]``.
+    Weights only: the returned model holds each quantized weight as its quantize-dequantize value
+    (NNI's wrappers removed), so it exports and runs anywhere; activations stay in float.
+
+    :param bits: weight width, 2 to 8 (NNI's ``int<bits>``); default 8.
     :param training_steps: batches of training/calibration (default 20); :param lr: (default 0.01).
     """
 
     needs_data = True
-    extra_options: ClassVar[tuple[str, ...]] = ("bits", "targets", "training_steps", "lr")
+    extra_options: ClassVar[tuple[str, ...]] = ("bits", "training_steps", "lr")
     quant_scheme: ClassVar[str] = "affine"
 
-    def __init__(self, bits: int = 8, targets: Sequence[str] = ("weight",), training_steps: int = 20, lr: float = 0.01, **options: Any) -> None:
+    def __init__(self, bits: int = 8, training_steps: int = 20, lr: float = 0.01, **options: Any) -> None:
         super().__init__(**options)
         if not isinstance(bits, int) or not 2 <= bits <= 8:
             raise ConfigError(f"compressor.{self.name}.bits", f"must be an integer from 2 to 8, got {bits!r}")
-        self.bits, self.targets, self.training_steps, self.lr = bits, list(targets), int(training_steps), float(lr)
-        self.options.update(bits=bits, targets=self.targets, training_steps=self.training_steps, lr=self.lr)
+        self.bits, self.training_steps, self.lr = bits, int(training_steps), float(lr)
+        self.options.update(bits=bits, training_steps=self.training_steps, lr=self.lr)
 
     def config_list(self) -> list[dict[str, Any]]:
-        config: dict[str, Any] = {"op_types": ["Conv2d", "Linear"], "target_names": self.targets, "quant_dtype": f"int{self.bits}", "quant_scheme": self.quant_scheme, "granularity": "default"}
+        config: dict[str, Any] = {"op_types": ["Conv2d", "Linear"], "target_names": ["weight"], "quant_dtype": f"int{self.bits}", "quant_scheme": self.quant_scheme, "granularity": "default"}
         if self.ignore:
             config["exclude_op_names"] = self.ignore
         return [config]
@@ -344,20 +369,47 @@ class NNIQuantizer(NNICompressor):
     def _compress(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:
         quantization = _nni("nni.compression.quantization")
         evaluator = _TrainLoop(ctx.data, self.lr).evaluator(model, ctx.example_inputs)
+        hooks_before = _hook_ids(model)
         try:
             quantizer = getattr(quantization, self.nni_class)(model, self.config_list(), evaluator)
             quantizer.compress(max_steps=self.training_steps, max_epochs=None)
-        except ValueError as exc:  # NNI's config checks, e.g. output quantization on a non-activation layer
+        except ValueError as exc:  # NNI's config checks
             raise UserError(f"{self.name}: NNI's {self.nni_class} rejected the configuration: {exc}") from exc
         model.eval()
         with torch.no_grad():
-            out = model(*ctx.example_inputs)
+            simulated = model(*ctx.example_inputs)
+        self._bake(quantizer)
+        _remove_new_hooks(model, hooks_before)
         bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        with torch.no_grad():
+            out = model(*ctx.example_inputs)
         if bad or not torch.isfinite(out).all():
             raise UserError(f"{self.name}: NNI's {self.nni_class} diverged (non-finite {'weights in ' + ', '.join(bad[:3]) if bad else 'outputs'}); refusing to return the model")
+        if not torch.allclose(out, simulated, atol=1e-4, rtol=1e-3):
+            raise UserError(f"{self.name}: the model with baked quantized weights does not compute what NNI's simulation computed; refusing to return it")
         bits = "1-bit" if self.nni_class == "BNNQuantizer" else f"int{self.bits}"
-        ctx.report.notes.append(f"NNI {self.nni_class}: simulated {bits} quantization of {', '.join(self.targets)} (NNI's wrappers stay in the model)")
+        ctx.report.notes.append(f"NNI {self.nni_class}: weights quantized to {bits} levels (stored as floats, NNI's wrappers removed)")
         return model
+
+    def _bake(self, quantizer: Any) -> None:
+        """Replace each quantized weight by its quantize-dequantize value (computed by NNI's own wrapper) and remove NNI's wrappers.
+
+        The result is a plain PyTorch model that computes exactly what NNI's simulation computes in
+        evaluation mode, and that TorchScript and ONNX can export (NNI's wrappers use Python
+        autograd functions that neither can trace).
+        """
+        baked: dict[str, dict[str, torch.Tensor]] = {}
+        with torch.no_grad():
+            for module_name, wrapper in quantizer._module_wrappers.items():
+                for target_name, space in wrapper.quantization_target_spaces.items():
+                    if space.type.name == "PARAMETER" and space.target is not None:
+                        baked.setdefault(module_name, {})[target_name] = wrapper._apply_quant_helper(space.target, space).detach().clone()
+        quantizer.unwrap_model()
+        modules = dict(quantizer.bound_model.named_modules())
+        with torch.no_grad():
+            for module_name, targets in baked.items():
+                for target_name, value in targets.items():
+                    getattr(modules[module_name], target_name).copy_(value)
 
 
 class NNIQATQuantizer(NNIQuantizer):
@@ -386,8 +438,7 @@ class NNIDoReFaQuantizer(NNIQuantizer):
 
     Issue 4 reported it diverging to NaN; measured here on a digits CNN (10 epochs, SGD lr 0.05
     and 0.1, int8 weights and ReLU outputs) it trained to 92 % and 84 % accuracy with finite
-    weights, so it is wrapped, guarded. NNI accepts ``_output_`` quantization only on activation
-    layers, so use ``targets: [weight]``.
+    weights, so it is wrapped, guarded.
     """
 
     name = "nni_dorefa"
@@ -401,7 +452,7 @@ class NNIBNNQuantizer(NNIQuantizer):
     nni_class = "BNNQuantizer"
 
     def config_list(self) -> list[dict[str, Any]]:
-        config: dict[str, Any] = {"op_types": ["Conv2d", "Linear"], "target_names": self.targets, "quant_dtype": "int1", "quant_scheme": "affine", "granularity": "default"}
+        config: dict[str, Any] = {"op_types": ["Conv2d", "Linear"], "target_names": ["weight"], "quant_dtype": "int1", "quant_scheme": "affine", "granularity": "default"}
         if self.ignore:
             config["exclude_op_names"] = self.ignore
         return [config]

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from nasforge.core.errors import SpaceError
 from nasforge.core.records import Architecture, Observation
 from nasforge.core.strategy import SearchStrategy, StrategyError
 from nasforge.strategies import TPE, GridSearch, NativeStrategy, RandomSearch
@@ -96,7 +97,7 @@ def test_repeated_proposals_fail_no_duplicates():
 
 
 def test_invalid_architectures_are_caught():
-    with pytest.raises(Exception, match="depth"):
+    with pytest.raises(SpaceError, match="99 is not allowed for 'depth'"):
         check_valid_suggestions(Invalid)
 
 

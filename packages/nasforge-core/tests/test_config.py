@@ -109,3 +109,20 @@ def test_the_builtin_default_is_the_digits_demo():
     assert config.strategy.name == "evolution"
     assert config.evaluator.name == "trainer" and config.evaluator.options["dataset"] == "digits"
     assert config.space.name == "cnn" and config.budget.trials == 20
+
+
+def test_a_mistake_found_when_the_run_starts_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    import nasforge_test_plugin
+
+    from nasforge.core.errors import UserError
+
+    def setup(self, workdir):
+        raise UserError("dataset folder /nowhere does not exist")
+
+    monkeypatch.setattr(nasforge_test_plugin.Synthetic, "setup", setup)
+    monkeypatch.setenv("NASFORGE_PLUGINS", "nasforge_test_plugin")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(synthetic_config(tmp_path)))
+    assert main(["run", str(path), "--quiet"]) == 2
+    assert "/nowhere" in capsys.readouterr().err
+    assert not any((tmp_path / "runs").iterdir())

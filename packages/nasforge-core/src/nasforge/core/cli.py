@@ -143,7 +143,14 @@ class RunCommand:
         if overrides:
             config = validate_config({**config.model_dump(mode="json"), **overrides}, source="the config with command-line overrides")
         experiment = Experiment.create(config, output=args.output, directory=args.dir)
-        return _run_experiment(experiment, args.quiet)
+        try:
+            return _run_experiment(experiment, args.quiet)
+        except UserError:
+            # A mistake found when the run starts (e.g. a dataset folder that does not exist):
+            # leave no empty experiment folder behind.
+            if not experiment.store.trials():
+                experiment.discard()
+            raise
 
 
 class ResumeCommand:

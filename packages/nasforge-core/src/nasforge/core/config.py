@@ -1,7 +1,7 @@
 """The experiment config: YAML validated into typed pydantic models.
 
 Every user mistake becomes one :class:`~nasforge.core.errors.ConfigError` naming the field
-(``strategy.options.population``), never a traceback. See ``docs/config.md`` for the format.
+(``strategy.options.population_size``), never a traceback. See ``docs/config.md`` for the format.
 """
 
 from __future__ import annotations

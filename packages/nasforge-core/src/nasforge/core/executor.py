@@ -79,11 +79,17 @@ class SequentialExecutor(Executor):
 HARD_TIMEOUT_GRACE = 5.0
 
 
-def _worker_main(conn: Any, evaluator: Evaluator, workdir: str, threads: int) -> None:
+def _worker_main(conn: Any, pickled_evaluator: bytes, workdir: str, threads: int) -> None:
     """A worker process: set up the evaluator once, then evaluate trials until told to stop."""
+    # Thread limits must be in the environment before the evaluator is unpickled, because that
+    # is when libraries such as torch are imported and size their thread pools.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    import pickle
+
     from nasforge.core.experiment import evaluate_trial
+
+    evaluator = pickle.loads(pickled_evaluator)
 
     evaluator.setup(Path(workdir))
     while True:
@@ -107,7 +113,9 @@ def _worker_main(conn: Any, evaluator: Evaluator, workdir: str, threads: int) ->
 class _Worker:
     def __init__(self, ctx: Any, evaluator: Evaluator, workdir: Path, threads: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, evaluator, str(workdir), threads), daemon=True)
+        import pickle
+
+        self.process = ctx.Process(target=_worker_main, args=(child, pickle.dumps(evaluator), str(workdir), threads), daemon=True)
         self.process.start()
         child.close()
         self.busy = False

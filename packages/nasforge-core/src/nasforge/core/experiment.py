@@ -180,13 +180,7 @@ class Experiment:
             experiment = cls(config, directory, store, pm)
         except BaseException:
             store.close()
-            (directory / "nasforge.db").unlink(missing_ok=True)
-            for extra in ("nasforge.db-wal", "nasforge.db-shm"):
-                (directory / extra).unlink(missing_ok=True)
-            try:
-                directory.rmdir()
-            except OSError:
-                pass
+            _remove_new_folder(directory)
             raise
         store.set_meta("config", config.model_dump(mode="json"))
         store.set_meta("created_at", time.time())
@@ -374,6 +368,26 @@ class Experiment:
 
     def close(self) -> None:
         self.store.close()
+
+    def discard(self) -> None:
+        """Close and delete a folder that holds no trial (an experiment that never started)."""
+        if self.store.trials():
+            raise NasforgeError(f"refusing to discard {self.directory}: it holds trials")
+        self.store.close()
+        _remove_new_folder(self.directory)
+
+
+def _remove_new_folder(directory: Path) -> None:
+    import shutil
+
+    for name in ("nasforge.db", "nasforge.db-wal", "nasforge.db-shm", "config.yaml"):
+        (directory / name).unlink(missing_ok=True)
+    for sub in ("trials", "tensorboard"):
+        shutil.rmtree(directory / sub, ignore_errors=True)
+    try:
+        directory.rmdir()  # only if nothing else is left in it
+    except OSError:
+        pass
 
 
 def evaluate_trial(evaluator: Evaluator, architecture: Architecture, context: TrialContext) -> EvaluationResult:

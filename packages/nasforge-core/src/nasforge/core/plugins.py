@@ -156,42 +156,46 @@ class PluginManager:
         return [self._info[name] for name, _ in self._pm.list_name_plugin() if name in self._info]
 
     # -- the registry -------------------------------------------------------------------------
-    def _build_registry(self) -> dict[str, dict[str, Component]]:
-        registry: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
-        for kind, hook_name in KINDS.items():
-            hook = getattr(self._pm.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # registration order
-                info = self._info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "(unknown)", ""))
+    def _build_kind(self, kind: str) -> dict[str, Component]:
+        """Ask every plugin's provider hook of one kind; a broken hook of another kind cannot get in the way."""
+        found: dict[str, Component] = {}
+        hook_name = KINDS[kind]
+        hook = getattr(self._pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):  # registration order
+            info = self._info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "(unknown)", ""))
 
-                def register(name: str, obj: Any, description: str = "", _info: PluginInfo = info, _kind: str = kind) -> None:
-                    if not isinstance(name, str) or not name:
-                        raise PluginError(f"plugin {_info.name!r} ({_info.distribution}) registered a {_kind} with an invalid name {name!r}")
-                    taken = registry[_kind].get(name)
-                    if taken is not None:
-                        raise PluginError(
-                            f"{_kind} name {name!r} is registered twice: by plugin {taken.plugin.name!r} ({taken.plugin.distribution}) "
-                            f"and by plugin {_info.name!r} ({_info.distribution}); uninstall or rename one of them"
-                        )
-                    registry[_kind][name] = Component(_kind, name, obj, description or _first_line(obj), _info)
+            def register(name: str, obj: Any, description: str = "", _info: PluginInfo = info) -> None:
+                if not isinstance(name, str) or not name:
+                    raise PluginError(f"plugin {_info.name!r} ({_info.distribution}) registered a {kind} with an invalid name {name!r}")
+                taken = found.get(name)
+                if taken is not None:
+                    raise PluginError(
+                        f"{kind} name {name!r} is registered twice: by plugin {taken.plugin.name!r} ({taken.plugin.distribution}) "
+                        f"and by plugin {_info.name!r} ({_info.distribution}); uninstall or rename one of them"
+                    )
+                found[name] = Component(kind, name, obj, description or _first_line(obj), _info)
 
-                try:
-                    impl.function(register=register)
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    raise PluginError(f"plugin {info.name!r} ({info.distribution}) failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
-        return registry
+            try:
+                impl.function(register=register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {info.name!r} ({info.distribution}) failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
+        return found
 
     @property
     def registry(self) -> dict[str, dict[str, Component]]:
-        if self._registry is None:
-            self._registry = self._build_registry()
-        return self._registry
+        """Every kind's components (builds them all; prefer :meth:`components`)."""
+        return {kind: self.components(kind) for kind in KINDS}
 
     def components(self, kind: str) -> dict[str, Component]:
         if kind not in KINDS:
             raise KeyError(f"unknown component kind {kind!r}; kinds: {sorted(KINDS)}")
-        return self.registry[kind]
+        if self._registry is None:
+            self._registry = {}
+        if kind not in self._registry:
+            self._registry[kind] = self._build_kind(kind)
+        return self._registry[kind]
 
     def get(self, kind: str, name: str) -> Any:
         """The registered object, or an error listing what is available."""

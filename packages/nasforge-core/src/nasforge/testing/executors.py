@@ -121,6 +121,7 @@ class ProbeEvaluator(Evaluator):
 
     def evaluate(self, architecture: Architecture, context: TrialContext) -> EvaluationResult:
         """Do what ``architecture["mode"]`` says (see the class docstring)."""
+        context.check()
         start = time.time()
         mode = architecture.get("mode", "ok")
         x = architecture["x"]

@@ -107,6 +107,10 @@ class TrainingEvaluator(Evaluator):
         models and shared machines (``null``: leave torch's setting, usually one per core).
     :param measure_latency: measure CPU latency (``latency_ms``); ``latency_runs`` timed runs after
         ``latency_warmup`` untimed ones, with ``latency_threads`` threads.
+    :param latency_backend: what ``latency_ms`` measures: ``torch`` (eager PyTorch on the CPU,
+        the default), ``onnxruntime`` (the model exported to ONNX and run by onnxruntime's CPU
+        execution provider, what a deployment would see; needs nasforge-export) or
+        ``onnxruntime-cuda`` (onnxruntime's CUDA provider; needs onnxruntime-gpu and a GPU).
     :param tensorboard: write per-epoch scalars to ``<trial directory>/tensorboard``.
     :param save_model: save ``model.pt`` and ``model.json`` in the trial directory.
     """
@@ -150,6 +154,7 @@ class TrainingEvaluator(Evaluator):
         latency_runs: int = 20,
         latency_warmup: int = 5,
         latency_threads: int = 1,
+        latency_backend: str = "torch",
         tensorboard: bool = True,
         save_model: bool = True,
     ) -> None:
@@ -197,6 +202,11 @@ class TrainingEvaluator(Evaluator):
         self.latency_runs = _optional_int("latency_runs", latency_runs, 1) or 1
         self.latency_warmup = _optional_int("latency_warmup", latency_warmup, 0) or 0
         self.latency_threads = _optional_int("latency_threads", latency_threads, 1) or 1
+        if latency_backend not in cost.LATENCY_BACKENDS:
+            raise ConfigError(f"{OPTION}.latency_backend", f"must be one of {', '.join(cost.LATENCY_BACKENDS)}, got {latency_backend!r}")
+        if latency_backend != "torch":
+            cost.check_onnxruntime_backend(latency_backend)
+        self.latency_backend = latency_backend
         self.tensorboard = _bool("tensorboard", tensorboard)
         self.save_model = _bool("save_model", save_model)
         self._splits: DatasetSplits | None = None
@@ -268,9 +278,15 @@ class TrainingEvaluator(Evaluator):
             context.check()
             model.to("cpu")
             if self.measure_latency:
-                values["latency_ms"] = cost.measure_latency(
-                    model, splits.input_shape, runs=self.latency_runs, warmup=self.latency_warmup, threads=self.latency_threads
-                )
+                if self.latency_backend == "torch":
+                    values["latency_ms"] = cost.measure_latency(
+                        model, splits.input_shape, runs=self.latency_runs, warmup=self.latency_warmup, threads=self.latency_threads
+                    )
+                else:
+                    values["latency_ms"] = cost.measure_onnxruntime_latency(
+                        model, splits.input_shape, runs=self.latency_runs, warmup=self.latency_warmup, threads=self.latency_threads,
+                        backend=self.latency_backend,
+                    )
                 values["latency_threads"] = float(self.latency_threads)
         artifacts: dict[str, str] = {}
         if self.save_model and directory is not None:

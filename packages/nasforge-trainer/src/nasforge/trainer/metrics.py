@@ -22,6 +22,7 @@ import statistics
 import time
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -177,3 +178,50 @@ def measure_latency(
     finally:
         torch.set_num_threads(previous)
     return float(statistics.median(times))
+
+
+#: Values of the trainer's ``latency_backend`` option.
+LATENCY_BACKENDS = ("torch", "onnxruntime", "onnxruntime-cuda")
+_PROVIDERS = {"onnxruntime": "CPUExecutionProvider", "onnxruntime-cuda": "CUDAExecutionProvider"}
+
+
+def check_onnxruntime_backend(backend: str) -> None:
+    """Raise a :class:`~nasforge.core.errors.UserError` when ``backend`` cannot run here."""
+    from nasforge.core.errors import ConfigError
+
+    try:
+        import onnxruntime as ort
+
+        import nasforge.export  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("evaluator.options.latency_backend", f"{backend!r} needs nasforge-export and onnxruntime installed ({exc}); pip install nasforge-export") from None
+    provider = _PROVIDERS[backend]
+    if provider not in ort.get_available_providers():
+        raise ConfigError("evaluator.options.latency_backend", f"{backend!r} needs onnxruntime's {provider}, which this onnxruntime does not have (it has {', '.join(ort.get_available_providers())})")
+
+
+def measure_onnxruntime_latency(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    runs: int = 20,
+    warmup: int = 5,
+    threads: int = 1,
+    batch_size: int = 1,
+    backend: str = "onnxruntime",
+) -> float:
+    """Median milliseconds of one onnxruntime inference of ``model`` exported to ONNX.
+
+    The model is exported to a temporary single-file ONNX model with nasforge-export and timed by
+    its :class:`~nasforge.export.OnnxRuntimeBenchmark` with ``intra_op_num_threads=threads``, so a
+    search can optimise (or constrain) the latency a deployment will see on this machine.
+    """
+    import tempfile
+
+    from nasforge.export import OnnxRuntimeBenchmark, export_onnx
+
+    with _EvalMode(model) as m, tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(m, _example(m, input_shape, 1).cpu(), Path(tmp) / "model.onnx").path
+        report = OnnxRuntimeBenchmark(path, batch_sizes=(batch_size,), threads=(threads,), providers=[_PROVIDERS[backend]], warmup=warmup, runs=runs).run()
+    if not report.records:
+        raise RuntimeError(f"onnxruntime could not run the model: {report.failures}")
+    return float(report.records[0].median_ms)

@@ -361,6 +361,10 @@ class NNIPolicyBasedRL(NNIStrategy):
 
     nni_name = "PolicyBasedRL"
     options_allowed: ClassVar[set[str]] = {"samples_per_update", "replay_buffer_size", "update_kwargs"}
+    #: Lighter settings for the conformance suite (NNI's algorithm and code, fewer PPO passes, more
+    #: often). Measured on the progress check: 7.30 mean best vs random's 6.60 (NNI's defaults:
+    #: 7.38, at about twice the time).
+    conformance_options: ClassVar[dict[str, Any]] = {"samples_per_update": 10, "update_kwargs": {"batch_size": 32, "repeat": 2, "update_times": 2}}
 
     def __init__(
         self,

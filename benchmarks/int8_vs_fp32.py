@@ -53,12 +53,13 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--small-batch-runs", type=int, default=300, help="timed runs for batches <= 8 (short calls need more samples on a shared machine)")
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--fp16", action="store_true", help="also compare an fp16 conversion (onnxruntime.transformers.float16) with fp32")
     parser.add_argument("--json", help="write the rows as JSON here")
     args = parser.parse_args(argv)
 
     import onnxruntime
 
-    from nasforge.export import evaluate_onnx_accuracy, export_onnx, measure_interleaved, quantize_int8
+    from nasforge.export import convert_fp16, evaluate_onnx_accuracy, export_onnx, measure_interleaved, quantize_int8
     from nasforge.export.runtime import make_session
 
     torch.set_num_threads(max(args.threads))
@@ -74,15 +75,21 @@ def main(argv=None) -> int:
         fp32 = export_onnx(model, torch.from_numpy(x_test[:1]), Path(tmp) / "resnet56.onnx").path
         acc32 = evaluate_onnx_accuracy(fp32, x_test, y_test, threads=max(args.threads))
         print(f"fp32: {fp32.stat().st_size:,} bytes, accuracy {acc32 * 100:.2f} % on {len(y_test)} test images")
-        for name in args.configs:
+        for name in args.configs + (["fp16"] if args.fp16 else []):
             t0 = time.perf_counter()
-            q = quantize_int8(fp32, Path(tmp) / f"resnet56.{name}.onnx", x_cal, **CONFIGS[name])
-            acc8 = evaluate_onnx_accuracy(q.path, x_test, y_test, threads=max(args.threads))
-            print(f"[{name}] quantized in {time.perf_counter() - t0:.1f}s: {q.size_bytes:,} bytes, accuracy {acc8 * 100:.2f} % "
-                  f"(fp32 {acc32 * 100:.2f} %, drop {(acc32 - acc8) * 100:+.2f} points), excluded {list(q.excluded_nodes)}", flush=True)
+            if name == "fp16":  # not int8: the float16 conversion, reported in the same table for comparison
+                q_path = convert_fp16(fp32, Path(tmp) / "resnet56.fp16.onnx")
+                excluded: list[str] = []
+            else:
+                q = quantize_int8(fp32, Path(tmp) / f"resnet56.{name}.onnx", x_cal, **CONFIGS[name])
+                q_path, excluded = q.path, list(q.excluded_nodes)
+            q_bytes = q_path.stat().st_size
+            acc8 = evaluate_onnx_accuracy(q_path, x_test, y_test, threads=max(args.threads))
+            print(f"[{name}] converted in {time.perf_counter() - t0:.1f}s: {q_bytes:,} bytes, accuracy {acc8 * 100:.2f} % "
+                  f"(fp32 {acc32 * 100:.2f} %, drop {(acc32 - acc8) * 100:+.2f} points), excluded {excluded}", flush=True)
             for t in args.threads:
                 s32 = make_session(fp32, intra_op_threads=t)
-                s8 = make_session(q.path, intra_op_threads=t)
+                s8 = make_session(q_path, intra_op_threads=t)
                 for b in args.batches:
                     x = x_test[:b]
                     stats = measure_interleaved(
@@ -90,12 +97,12 @@ def main(argv=None) -> int:
                         warmup=args.warmup, runs=args.small_batch_runs if b <= 8 else args.runs,
                     )
                     row = {
-                        "config": name, "options": CONFIGS[name], "threads": t, "batch": b,
+                        "config": name, "options": CONFIGS.get(name, {"float16": True}), "threads": t, "batch": b,
                         "fp32_median_ms": stats["fp32"].median_ms, "fp32_p90_ms": stats["fp32"].p90_ms,
                         "int8_median_ms": stats["int8"].median_ms, "int8_p90_ms": stats["int8"].p90_ms,
                         "speedup": stats["fp32"].median_ms / stats["int8"].median_ms,
                         "acc_fp32": acc32, "acc_int8": acc8, "drop_points": (acc32 - acc8) * 100,
-                        "fp32_bytes": fp32.stat().st_size, "int8_bytes": q.size_bytes, "test_images": len(y_test), "runs": args.small_batch_runs if b <= 8 else args.runs,
+                        "fp32_bytes": fp32.stat().st_size, "int8_bytes": q_bytes, "test_images": len(y_test), "runs": args.small_batch_runs if b <= 8 else args.runs,
                     }
                     rows.append(row)
                     print(f"  [{name}] batch {b:3d} threads {t}: fp32 {row['fp32_median_ms']:8.3f} ms (p90 {row['fp32_p90_ms']:8.3f})  "
@@ -105,12 +112,12 @@ def main(argv=None) -> int:
           "(other processes share the machine; ratios come from alternating calls, absolute times do not transfer)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    print("\n| config | batch | threads | fp32 median ms (p90) | int8 median ms (p90) | speedup | fp32 acc % | int8 acc % | drop (points) | size int8/fp32 | target met |")
+    print("\n| config | batch | threads | fp32 median ms (p90) | int8 (or fp16) median ms (p90) | speedup | fp32 acc % | int8 acc % | drop (points) | size int8/fp32 | target met |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        met = r["speedup"] >= 1.8 and r["drop_points"] <= 0.5
+        met = "n/a" if r["config"] == "fp16" else ("yes" if r["speedup"] >= 1.8 and r["drop_points"] <= 0.5 else "no")
         print(f"| {r['config']} | {r['batch']} | {r['threads']} | {r['fp32_median_ms']:.3f} ({r['fp32_p90_ms']:.3f}) | {r['int8_median_ms']:.3f} ({r['int8_p90_ms']:.3f}) | "
-              f"x{r['speedup']:.2f} | {r['acc_fp32'] * 100:.2f} | {r['acc_int8'] * 100:.2f} | {r['drop_points']:+.2f} | {r['int8_bytes'] / r['fp32_bytes']:.2f} | {'yes' if met else 'no'} |")
+              f"x{r['speedup']:.2f} | {r['acc_fp32'] * 100:.2f} | {r['acc_int8'] * 100:.2f} | {r['drop_points']:+.2f} | {r['int8_bytes'] / r['fp32_bytes']:.2f} | {met} |")
     return 0
 
 

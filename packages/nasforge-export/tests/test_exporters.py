@@ -62,8 +62,11 @@ def test_int8_without_calibration_is_a_user_error(digits_model, tmp_path):
 def test_exporter_parity_threshold_is_configurable(digits_model, tmp_path):
     model, x_train, *_ = digits_model
     int8 = get_plugin_manager().get("exporter", "onnx-int8")
-    with pytest.raises(ParityError):  # demanding float-exact output from an int8 model fails loudly
+    with pytest.raises(ParityError) as err:  # demanding float-exact output from an int8 model fails loudly
         int8(atol=1e-6, rtol=0.0).export(model, x_train[:1], tmp_path, "d", x_train[:64])
+    assert not err.value.report.passed and err.value.report.max_abs_diff > 1e-6
+    card = read_card(tmp_path / "d.int8.onnx")  # written anyway, so that the numbers can be inspected
+    assert card["parity"]["passed"] is False and "PARITY FAILED" in card["notes"][0]
 
 
 def test_bad_export_name(digits_model, tmp_path):

@@ -155,6 +155,10 @@ def verify_card(path: str | os.PathLike) -> bool:
     return model.is_file() and sha256_file(model) == data["sha256"]
 
 
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     """A short human-readable version of a card."""
     prov = data["provenance"]
@@ -174,9 +178,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines.append(f"- source: {json.dumps(prov['source'], default=str)}")
     if data.get("parity"):
         p = data["parity"]
-        lines.append(f"- parity vs PyTorch ({p.get('samples')} samples): max |diff| {p.get('max_abs_diff')}, argmax agreement {p.get('argmax_agreement')}, passed {p.get('passed')}")
+        lines.append(f"- parity vs PyTorch ({p.get('samples')} samples): max |diff| {_fmt(p.get('max_abs_diff'))}, argmax agreement {_fmt(p.get('argmax_agreement'))}, passed {p.get('passed')}")
     for key, value in (data.get("metrics") or {}).items():
-        lines.append(f"- {key}: {value}")
+        lines.append(f"- {key}: {_fmt(value)}")
     if data.get("quantization"):
         lines.append(f"- quantization: {json.dumps(data['quantization'], default=str)}")
     if data.get("benchmark"):

@@ -31,7 +31,7 @@ from nasforge.export._common import as_tensor_tuple
 from nasforge.export.benchmark import OnnxRuntimeBenchmark
 from nasforge.export.card import ModelCard, provenance
 from nasforge.export.onnx import export_onnx
-from nasforge.export.parity import ParityReport, check_parity
+from nasforge.export.parity import ParityError, ParityReport, check_parity
 from nasforge.export.quantize import QuantizationOptions, convert_fp16, evaluate_onnx_accuracy, quantize_int8
 
 
@@ -52,7 +52,9 @@ class Exporter(ABC):
     :param opset: ONNX opset to target (``None``: the exporter's recommendation).
     :param dynamic_batch: make the batch dimension symbolic.
     :param exporter: torch exporter, ``"dynamo"`` (default) or ``"torchscript"``.
-    :param atol: parity tolerance per output element; ``None`` uses the class default.
+    :param atol: parity tolerance per output element; ``None`` uses the class default. A failed
+        parity check still writes the card (with ``parity.passed`` false and a note), then raises
+        :class:`~nasforge.export.parity.ParityError`.
     :param rtol: relative parity tolerance; ``None`` uses the class default.
     :param min_argmax_agreement: parity threshold on arg-max agreement; ``None``: class default.
     :param benchmark: run a short :class:`OnnxRuntimeBenchmark` and put its summary in the card.
@@ -126,7 +128,7 @@ class Exporter(ABC):
             # a fixed-batch file only takes the exported batch size
             inputs = as_tensor_tuple(inputs)
             inputs = tuple(t[: as_tensor_tuple(sample_inputs)[0].shape[0]] for t in inputs)
-        report = check_parity(model, path, inputs, atol=self.atol, rtol=self.rtol, min_argmax_agreement=self.min_argmax_agreement)
+        report = check_parity(model, path, inputs, atol=self.atol, rtol=self.rtol, min_argmax_agreement=self.min_argmax_agreement, raise_on_failure=False)
         return report, origin
 
     def _finish(self, path: Path, model, sample_inputs, calibration, evaluation, source, *, metrics=None, quantization=None, extra=None) -> ExportResult:
@@ -152,7 +154,12 @@ class Exporter(ABC):
             quantization=quantization,
             benchmark=bench,
         )
+        if not parity.passed:
+            card.notes.append(f"PARITY FAILED: {parity.summary()}; do not deploy this file")
         card_path = card.write(markdown=self.markdown_card)
+        if not parity.passed:
+            # the card is written first so that the numbers can be inspected; the failure stays loud
+            raise ParityError(f"{path} does not match {type(model).__name__}: {parity.summary()} (card: {card_path})", parity)
         return ExportResult(path=path, card_path=card_path, card=card.to_dict(), parity=parity, extra=dict(extra or {}))
 
     def _float_reference(self, model, sample_inputs, tmp: Path) -> Path:
@@ -219,14 +226,15 @@ class OnnxInt8Exporter(Exporter):
 class OnnxFp16Exporter(Exporter):
     """Float16 ONNX (float32 inputs/outputs kept) via ``onnxruntime.transformers.float16``.
 
-    Parity tolerance defaults: atol 1e-2, rtol 1e-2, arg-max agreement at least 0.98.
+    Parity tolerance defaults: atol 5e-2, rtol 5e-2, arg-max agreement at least 0.98 (float16
+    rounding accumulates through deep networks: ResNet-56 logits differ by about 2e-2).
     """
 
     name = "onnx-fp16"
     variant = "fp16"
     suffix = ".fp16.onnx"
-    default_atol = 1e-2
-    default_rtol = 1e-2
+    default_atol = 5e-2
+    default_rtol = 5e-2
     default_min_argmax = 0.98
 
     def __init__(self, keep_io_types: bool = True, **options: Any) -> None:

@@ -36,9 +36,9 @@ def nni_rl() -> ModuleType:
         quiet_import("tianshou")
     except ImportError as exc:
         raise ImportError(
-            f"NNI's PolicyBasedRL needs tianshou 0.4.11 and gym ({exc}); install them with: pip install 'nasforge-nni[rl]'"
+            f"NNI's PolicyBasedRL needs tianshou 0.5.0 and gym ({exc}); install them with: pip install 'nasforge-nni[rl]'"
         ) from None
     module = quiet_import("nni.nas.strategy._rl_impl")
     if not getattr(module, "has_tianshou", True):
-        raise ImportError("NNI could not import tianshou; NNI's PolicyBasedRL needs exactly tianshou 0.4.11: pip install 'nasforge-nni[rl]'")
+        raise ImportError("NNI could not import tianshou; NNI's PolicyBasedRL needs tianshou 0.5.0 (or 0.4.11): pip install 'nasforge-nni[rl]'")
     return module

@@ -29,7 +29,8 @@ SGD); they need ``data``.
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -207,7 +208,8 @@ class NNIPruner(NNICompressor):
         before = {name: module.out_channels if isinstance(module, nn.Conv2d) else getattr(module, "out_features", None) for name, module in model.named_modules()}
         speedup = _nni("nni.compression.speedup")
         try:
-            speedup.ModelSpeedup(model, inputs[0] if len(inputs) == 1 else inputs, masks).speedup_model()
+            with contextlib.redirect_stdout(io.StringIO()):  # NNI prints debugging lines ("0 Filter") to stdout
+                speedup.ModelSpeedup(model, inputs[0] if len(inputs) == 1 else inputs, masks).speedup_model()
         except Exception as exc:  # NNI's tracer fails on some models: say so rather than return a masked-only model
             raise UserError(f"{self.name}: NNI's ModelSpeedup could not shrink this model ({type(exc).__name__}: {exc}); try nasforge's own 'channel' pruner") from exc
         model.eval()

@@ -347,7 +347,7 @@ class NNITPE(NNIStrategy):
 
 
 class NNIPolicyBasedRL(NNIStrategy):
-    """NNI's ``PolicyBasedRL``: an LSTM policy trained with PPO (tianshou 0.4.11) picks one choice per step.
+    """NNI's ``PolicyBasedRL``: an LSTM policy trained with PPO (tianshou 0.5.0) picks one choice per step.
 
     Each proposal is one episode of the policy; its score is the episode's reward, and the policy
     is updated every ``samples_per_update`` finished episodes (NNI's schedule). Failed trials are

@@ -37,6 +37,8 @@ def run_once(executor: str, workers: int, trials: int, epochs: int, root: Path) 
         strategy={"name": "random", "options": {}},
         budget={"trials": trials, "seconds": None},
         executor={"name": executor, "options": {"workers": workers, "threads_per_worker": 1}},
+        compress=None,  # the demo's after-search compression and export are not what is measured
+        export=None,
     )
     data["evaluator"]["options"].update(threads=1, epochs=epochs)
     from nasforge.core.config import validate_config

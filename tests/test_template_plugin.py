@@ -115,3 +115,81 @@ def test_the_template_tests_pass_once_installed(installed):
     )
     assert done.returncode == 0, f"the template's own tests failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+# -- the kit's evaluator and compressor suites catch broken components -----------------------------------
+def _space():
+    from nasforge.core.space import SearchSpace
+
+    return SearchSpace.from_config([{"name": "a", "type": "int", "low": 0, "high": 4}, {"name": "b", "values": ["x", "y"]}])
+
+
+def test_the_evaluator_suite_catches_missing_metrics_ignored_deadlines_and_false_determinism(tmp_path):
+    import random
+
+    from nasforge.core.evaluator import Evaluator
+    from nasforge.testing.evaluators import check_declared_metrics, check_determinism, check_timeout
+
+    class Forgetful(Evaluator):
+        metrics = ("accuracy", "params")
+
+        def evaluate(self, architecture, context):
+            context.check()
+            return {"accuracy": 0.5}
+
+    class Careless(Evaluator):
+        metrics = ("accuracy",)
+
+        def evaluate(self, architecture, context):
+            return {"accuracy": 0.5}
+
+    class Fickle(Evaluator):
+        metrics = ("accuracy",)
+        deterministic = True
+
+        def evaluate(self, architecture, context):
+            context.check()
+            return {"accuracy": random.random()}
+
+    with pytest.raises(AssertionError, match=r"did not report \['params'\]"):
+        check_declared_metrics(Forgetful, _space(), tmp_path / "a")
+    with pytest.raises(AssertionError, match="deadline had passed"):
+        check_timeout(Careless, _space(), tmp_path / "b")
+    with pytest.raises(AssertionError, match="claims deterministic"):
+        check_determinism(Fickle, _space(), tmp_path / "c")
+
+
+def test_the_compressor_suite_catches_a_pruner_that_prunes_nothing_and_a_shape_change():
+    pytest.importorskip("nasforge.compression")
+    import torch
+    from torch import nn
+
+    from nasforge.compression.base import Compressor
+    from nasforge.testing.compressors import check_output_shape, check_param_count
+
+    class Idle(Compressor):
+        name = "idle"
+
+        def _compress(self, model, ctx):
+            return model
+
+    class Chops(Compressor):
+        """Replaces the head with a smaller one (changes the output shape)."""
+
+        name = "chops"
+
+        def compress(self, model, example_inputs, **kwargs):
+            from nasforge.compression.base import CompressionReport, CompressionResult
+
+            model = nn.Sequential(*list(model.children())[:-1], nn.Linear(16, 3))
+            return CompressionResult(model, CompressionReport(method=self.name))
+
+        def _compress(self, model, ctx):
+            return model
+
+    torch.set_num_threads(1)
+    with pytest.raises(AssertionError, match="is a pruner but the model kept"):
+        check_param_count(Idle, pruner=True)
+    check_param_count(Idle, pruner=False)  # a non-pruner that changes nothing is fine
+    with pytest.raises(AssertionError, match="changed the output shape"):
+        check_output_shape(Chops)

@@ -88,3 +88,25 @@ def test_data_driven_compressors_need_data(tiny_cnn):
 def test_registered_as_compressors(nasforge_plugin_manager):
     for name, (cls, _) in COMPRESSORS.items():
         assert nasforge_plugin_manager.get("compressor", name) is cls
+
+
+def test_residual_coupling_is_reported_not_hidden():
+    """Channels tied by a residual addition are kept as a group; the report says the shrunk model differs from the masked one."""
+    from torch import nn
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.stem = nn.Conv2d(1, 8, 3, padding=1)
+            self.body = nn.Conv2d(8, 8, 3, padding=1)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+        def forward(self, x):
+            x = torch.relu(self.stem(x))
+            return self.head(torch.relu(x + self.body(x)))
+
+    result = COMPRESSORS["nni_l1"][0](ratio=0.5).compress(Residual(), torch.randn(4, 1, 8, 8))
+    gap = result.report.steps[-1]["masked_vs_shrunk_max_abs_diff"]
+    assert result.report.params_after < result.report.params_before
+    assert gap > 1e-4 and any("differ from the masked model" in note for note in result.report.notes)

@@ -222,6 +222,11 @@ class NNIPruner(NNICompressor):
         # the shrunk model (correctly, for channel pruning) no longer has the channel. Record the gap.
         gap = float((output - masked_output).abs().max())
         ctx.report.steps.append({"masked_vs_shrunk_max_abs_diff": gap})
+        if gap > 1e-4:
+            ctx.report.notes.append(
+                f"the shrunk model's outputs differ from the masked model's by up to {gap:.3g} (pruned channels behind BatchNorm shifts, "
+                "or channels tied by residual additions, which ModelSpeedup keeps when any layer of their group keeps them); fine-tune after pruning"
+            )
         removed = 0
         for name, module in model.named_modules():
             after = module.out_channels if isinstance(module, nn.Conv2d) else getattr(module, "out_features", None)

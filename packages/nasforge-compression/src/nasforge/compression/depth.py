@@ -77,6 +77,9 @@ class DepthPruner(Compressor):
     :param blocks: names of the candidate blocks (default: found automatically).
     :param keep_per_stage: never leave an ``nn.Sequential`` with fewer blocks than this.
     :param steps: remove blocks in this many stages, re-scoring and fine-tuning between them.
+    :param greedy: within a step, remove one block at a time and re-score the rest after each
+        removal (blocks that are each unimportant may not be unimportant together); costs one
+        scoring pass per removed block.
     :param importance_batches: batches of ``data`` used by the ``loss`` criterion.
     :param finetune: see :class:`~nasforge.compression.finetune.FineTune`.
     """
@@ -92,6 +95,7 @@ class DepthPruner(Compressor):
         blocks: Sequence[str] | None = None,
         keep_per_stage: int = 1,
         steps: int = 1,
+        greedy: bool = False,
         importance_batches: int = 4,
         finetune: FineTune | Mapping[str, Any] | None = None,
     ) -> None:
@@ -117,8 +121,11 @@ class DepthPruner(Compressor):
         self.blocks = list(blocks) if blocks is not None else None
         self.keep_per_stage = keep_per_stage
         self.steps = steps
+        if not isinstance(greedy, bool):
+            raise ConfigError("compressor.depth.greedy", f"must be true or false, got {greedy!r}")
+        self.greedy = greedy
         self.importance_batches = importance_batches
-        self.options = {k: v for k, v in dict(num_blocks=num_blocks, ratio=ratio, macs_reduction=macs_reduction, criterion=criterion, blocks=self.blocks, keep_per_stage=keep_per_stage, steps=steps).items() if v is not None}
+        self.options = {k: v for k, v in dict(num_blocks=num_blocks, ratio=ratio, macs_reduction=macs_reduction, criterion=criterion, blocks=self.blocks, keep_per_stage=keep_per_stage, steps=steps, greedy=greedy or None).items() if v is not None}
 
     # -- scoring -------------------------------------------------------------------------------
     def _candidates(self, model: nn.Module) -> dict[str, nn.Module]:
@@ -207,17 +214,36 @@ class DepthPruner(Compressor):
         else:
             total = None
         removed_units = 0  # blocks, or blocks per stage for a 'cnn' model
+        # blocks are reported under their names in the model as given (removal renumbers later ones)
+        original = {id(m): n for n, m in model.named_modules()}
         for step in range(self.steps):
             candidates = self._candidates(model)
             scores = self._scores(model, candidates, ctx)
             if total is not None:
                 goal = round(total * (step + 1) / self.steps) - removed_units
-                chosen = self._choose_count(model, candidates, scores, goal, per_stage)
+                if self.greedy and not per_stage:
+                    chosen, chosen_scores = [], {}
+                    for _ in range(goal):
+                        pick = self._choose_count(model, candidates, scores, 1, per_stage)
+                        chosen += [original[id(model.get_submodule(n))] for n in pick]
+                        chosen_scores.update({original[id(model.get_submodule(n))]: scores[n] for n in pick})
+                        model = self._remove(model, pick)
+                        if len(chosen) < goal:
+                            candidates = self._candidates(model)
+                            scores = self._scores(model, candidates, ctx)
+                    scores = chosen_scores
+                else:
+                    chosen = self._choose_count(model, candidates, scores, goal, per_stage)
+                    scores = {original[id(model.get_submodule(n))]: v for n, v in scores.items()}
+                    chosen = [original[id(model.get_submodule(n))] for n in chosen]
+                    model = self._remove_modules(model, chosen, original)
                 removed_units += goal
             else:
                 goal_macs = ctx.report.macs_before / self.macs_reduction ** ((step + 1) / self.steps)  # type: ignore[operator]
                 chosen = self._choose_macs(model, candidates, scores, goal_macs, ctx)
-            model = self._remove(model, chosen)
+                scores = {original[id(model.get_submodule(n))]: v for n, v in scores.items()}
+                chosen = [original[id(model.get_submodule(n))] for n in chosen]
+                model = self._remove_modules(model, chosen, original)
             ctx.report.removed_blocks.extend(chosen)
             ctx.report.steps.append({"step": step + 1, "removed": chosen, "scores": {n: round(scores[n], 6) for n in chosen}, **ctx.measure(model)})
             if step < self.steps - 1:
@@ -288,6 +314,11 @@ class DepthPruner(Compressor):
             for h in handles:
                 h.remove()
         return {n: float(count_macs(b, inputs[n])) for n, b in candidates.items()}
+
+    def _remove_modules(self, model: nn.Module, original_names: Sequence[str], original: Mapping[int, str]) -> nn.Module:
+        """Remove blocks given by their original names (the model may have been renumbered)."""
+        current = {original.get(id(m)): n for n, m in model.named_modules()}
+        return self._remove(model, [current[n] for n in original_names])
 
     def _remove(self, model: nn.Module, names: Sequence[str]) -> nn.Module:
         by_parent: dict[str, set[str]] = {}

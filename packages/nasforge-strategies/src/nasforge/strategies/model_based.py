@@ -23,13 +23,12 @@ local run, as local search restarts; the model keeps everything it learnt. This 
 the search out of a good region that is not the best one, which no predictor trained on that
 region alone would leave.
 
-Suggestions are cheap (well under a millisecond on small spaces): the ensemble is warm-started
-from its last weights and trained for ``train_steps`` full-batch Adam steps only once the data
-grew by ``refit_growth`` (20 %) since the last training, so the training cost per suggestion
-stays constant as the history grows. On an unconditional space the pool is generated, de-duplicated
-and encoded with vectorised index arithmetic; a space with conditions goes through
-:meth:`~nasforge.core.space.SearchSpace.neighbours`, :meth:`~nasforge.core.space.SearchSpace.complete`
-and :meth:`~nasforge.core.space.SearchSpace.encode` instead (slower, same idea).
+Suggestions are cheap (under a millisecond on the spaces of the tests and benchmarks): the ensemble
+is warm-started from its last weights and trained for ``train_steps`` full-batch Adam steps only
+once the data grew by ``refit_growth`` (20 %) since the last training, so the training cost per
+suggestion stays constant as the history grows. The pool is generated, de-duplicated and encoded
+with vectorised index arithmetic (:class:`_IndexCodec`), conditional choices included: each
+condition is a precomputed lookup table over its parent's values.
 
 Failed or infeasible trials are taught to the predictor with the worst score seen, so it learns to
 avoid what breaks, and are never proposed again.
@@ -49,7 +48,7 @@ from nasforge.core.space import SearchSpace
 from nasforge.strategies.base import NativeStrategy, check_float, check_int, score_of
 
 
-#: Spaces up to this size keep a boolean "seen" array indexed by architecture code.
+#: Spaces with up to this many codes keep a boolean "seen" array indexed by code.
 SEEN_BITMAP_LIMIT = 1 << 24
 
 
@@ -128,10 +127,13 @@ class MLPEnsemble:
 
 
 class _IndexCodec:
-    """Vectorised sampling, neighbours and encoding for a space without conditions.
+    """Vectorised sampling, moves and encoding over a space, conditions included.
 
-    An architecture is a row of value indices, one per choice; its encoding matches
-    :meth:`SearchSpace.encode` column for column.
+    An architecture is a row of value indices, one per choice, ``-1`` where the choice is inactive.
+    Each condition is precomputed as a boolean table over its parent's value indices (with a last
+    ``False`` entry that index ``-1`` picks up: an inactive parent makes the child inactive), so
+    activity is a few array lookups. :meth:`encode` matches :meth:`SearchSpace.encode` column for
+    column; :meth:`neighbours` gives the same set as :meth:`SearchSpace.neighbours`.
     """
 
     def __init__(self, space: SearchSpace) -> None:
@@ -139,58 +141,121 @@ class _IndexCodec:
         self.sizes = np.array([len(c.domain) for c in space.choices], dtype=np.int64)
         self.ordinal = np.array([c.ordinal for c in space.choices])
         widths = np.where(self.ordinal, 1, self.sizes)
-        self.offsets = np.concatenate([[0], np.cumsum(widths)[:-1]])
+        self.offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
         self.width = int(widths.sum())
-        # Mixed-radix codes identify architectures when they fit in 62 bits; otherwise rows are compared as bytes.
-        self.exact_codes = float(np.prod(self.sizes.astype(float))) < 2.0**62
-        self.radix = np.concatenate([np.cumprod(self.sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+        position = {c.name: j for j, c in enumerate(space.choices)}
+        self.conditions: list[list[tuple[int, np.ndarray]]] = []
+        for choice in space.choices:
+            tables = []
+            for clause in choice.condition:
+                parent = space[clause.choice]
+                holds = [clause.holds({clause.choice: v}) for v in parent.domain] + [False]
+                tables.append((position[clause.choice], np.array(holds)))
+            self.conditions.append(tables)
+        self.conditional = any(self.conditions)
+        # Codes: mixed radix over (index + 1), 0 standing for "inactive"; exact while they fit in 62 bits.
+        self.n_codes = float(np.prod((self.sizes + 1).astype(float)))
+        self.exact_codes = self.n_codes < 2.0**62
+        self.radix = np.concatenate([np.cumprod((self.sizes + 1)[::-1])[::-1][1:], [1]]).astype(np.int64) if self.exact_codes else None
         self._lookup = [{(isinstance(v, bool), v): i for i, v in enumerate(c.domain)} for c in space.choices]
 
+    # -- conversions ----------------------------------------------------------------------------
     def index_of(self, arch: Architecture) -> np.ndarray:
-        return np.array([table[(isinstance(arch[c.name], bool), arch[c.name])] for c, table in zip(self.space.choices, self._lookup, strict=True)], dtype=np.int64)
+        row = np.full(len(self.sizes), -1, dtype=np.int64)
+        for j, (choice, table) in enumerate(zip(self.space.choices, self._lookup, strict=True)):
+            if choice.name in arch:
+                value = arch[choice.name]
+                row[j] = table[(isinstance(value, bool), value)]
+        return row
 
     def architecture(self, row: np.ndarray) -> Architecture:
-        return Architecture({c.name: c.domain[int(i)] for c, i in zip(self.space.choices, row, strict=True)})
+        return Architecture({c.name: c.domain[int(i)] for c, i in zip(self.space.choices, row, strict=True) if i >= 0})
 
-    def key(self, row: np.ndarray) -> Any:
-        return int(row @ self.radix) if self.exact_codes else row.tobytes()
+    def codes(self, rows: np.ndarray) -> np.ndarray:
+        """One integer per row (only when :attr:`exact_codes`)."""
+        return (rows + 1) @ self.radix
 
     def keys(self, rows: np.ndarray) -> list[Any]:
-        return (rows @ self.radix).tolist() if self.exact_codes else [r.tobytes() for r in rows]
+        return self.codes(rows).tolist() if self.exact_codes else [r.tobytes() for r in rows]
 
+    def key(self, row: np.ndarray) -> Any:
+        return self.keys(row[None, :])[0]
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        x = np.zeros((rows.shape[0], self.width))
+        categorical = np.flatnonzero(~self.ordinal)
+        if len(categorical):
+            values = rows[:, categorical]
+            active = values >= 0
+            r = np.broadcast_to(np.arange(rows.shape[0])[:, None], values.shape)
+            x[r[active], (self.offsets[categorical] + values)[active]] = 1.0
+        for j in np.flatnonzero(self.ordinal):
+            x[:, self.offsets[j]] = np.where(rows[:, j] >= 0, rows[:, j] / max(1, self.sizes[j] - 1), 0.0)
+        return x
+
+    # -- validity ---------------------------------------------------------------------------------
+    def _active(self, rows: np.ndarray, j: int) -> np.ndarray:
+        mask = np.ones(rows.shape[0], dtype=bool)
+        for parent, holds in self.conditions[j]:
+            mask &= holds[rows[:, parent]]
+        return mask
+
+    def complete(self, rows: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """Make rows valid in place: inactive choices -1, newly active ones sampled (first value without ``rng``)."""
+        if not self.conditional:
+            return rows
+        for j in range(rows.shape[1]):
+            if not self.conditions[j]:
+                continue
+            active = self._active(rows, j)
+            missing = active & (rows[:, j] < 0)
+            if missing.any():
+                rows[missing, j] = rng.integers(self.sizes[j], size=int(missing.sum())) if rng is not None else 0
+            rows[~active, j] = -1
+        return rows
+
+    # -- generating -------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return (rng.random((n, len(self.sizes))) * self.sizes).astype(np.int64)
+        rows = (rng.random((n, len(self.sizes))) * self.sizes).astype(np.int64)
+        return self.complete(rows, rng)  # every value is drawn already: this only switches inactive ones off
 
     def neighbours(self, row: np.ndarray) -> np.ndarray:
-        """Every architecture one choice away (adjacent values only for ordinal choices)."""
+        """Every architecture one active choice away (adjacent values only for ordinal choices)."""
         out = []
         for j, (size, ordinal) in enumerate(zip(self.sizes.tolist(), self.ordinal.tolist(), strict=True)):
+            if row[j] < 0:
+                continue
             values = [v for v in (row[j] - 1, row[j] + 1) if 0 <= v < size] if ordinal else [v for v in range(size) if v != row[j]]
             if values:
                 block = np.repeat(row[None, :], len(values), axis=0)
                 block[:, j] = values
                 out.append(block)
-        return np.concatenate(out) if out else np.empty((0, len(self.sizes)), dtype=np.int64)
+        if not out:
+            return np.empty((0, len(self.sizes)), dtype=np.int64)
+        return self.complete(np.concatenate(out), None)
 
     def mutate(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Change each choice of each row with probability ``2 / #choices`` (at least one), to a different value.
+        """Change each active choice with probability ``2 / #active`` (at least one) to another value; then complete.
 
         Two changes on average reach architectures that no single move reaches from a local optimum.
         """
         n, k = rows.shape
-        change = rng.random((n, k)) < min(0.5, 2.0 / k)
-        change[np.arange(n), rng.integers(k, size=n)] = True
+        active = rows >= 0
+        n_active = np.maximum(active.sum(axis=1), 1)
+        change = (rng.random((n, k)) < np.minimum(0.5, 2.0 / n_active)[:, None]) & active
+        pick = np.where(active, rng.random((n, k)), -1.0).argmax(axis=1)
+        change[np.arange(n), pick] = active[np.arange(n), pick]
+        change &= self.sizes > 1
         shift = 1 + (rng.random((n, k)) * (self.sizes - 1)).astype(np.int64)  # 1 .. size-1: never the same value
-        return np.where(change & (self.sizes > 1), (rows + shift) % self.sizes, rows)
+        mutated = np.where(change, (rows + shift) % self.sizes, rows)
+        return self.complete(mutated, rng)
 
-    def encode(self, rows: np.ndarray) -> np.ndarray:
-        x = np.zeros((rows.shape[0], self.width))
-        categorical = ~self.ordinal
-        if categorical.any():
-            x[np.arange(rows.shape[0])[:, None], self.offsets[categorical] + rows[:, categorical]] = 1.0
-        for j in np.flatnonzero(self.ordinal):
-            x[:, self.offsets[j]] = rows[:, j] / max(1, self.sizes[j] - 1)
-        return x
+    def crossover(self, first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Uniform crossover row by row (a value inactive in the chosen parent is taken from the other), then complete."""
+        take_first = rng.random(first.shape) < 0.5
+        child = np.where(take_first, first, second)
+        child = np.where(child < 0, np.maximum(first, second), child)
+        return self.complete(child, rng)
 
 
 class Bananas(NativeStrategy):
@@ -239,14 +304,14 @@ class Bananas(NativeStrategy):
         if target not in ("rank", "score"):
             raise ConfigError("strategy.options.target", f"bananas learns either 'rank' or 'score', got {target!r}")
         self.target = target
-        self.codec = _IndexCodec(space) if not any(c.condition for c in space.choices) else None
-        # For a space of up to ~16 million architectures, "seen?" is one lookup in a bitmap.
-        self._seen_mask = np.zeros(self.space_size, dtype=bool) if self.codec is not None and self.space_size <= SEEN_BITMAP_LIMIT else None
+        self.codec = _IndexCodec(space)
+        # With up to ~16 million codes, "seen?" is one lookup in a bitmap.
+        self._seen_mask = np.zeros(int(self.codec.n_codes), dtype=bool) if self.codec.n_codes <= SEEN_BITMAP_LIMIT else None
         self._asked = 0
         self._archs: list[Architecture] = []
         self._scores: list[float] = []
         self._x: list[np.ndarray] = []
-        self._rows: list[np.ndarray] = []  # index rows of the observed architectures (fast path)
+        self._rows: list[np.ndarray] = []  # index rows of the observed architectures
         self._neighbours: dict[int, np.ndarray] = {}  # observation position -> its neighbours' rows
         self._seen_keys: set[Any] = set()
         self._model: MLPEnsemble | None = None
@@ -259,8 +324,7 @@ class Bananas(NativeStrategy):
 
     # -- observing --------------------------------------------------------------------------------
     def mark_seen(self, arch: Architecture) -> Architecture:
-        if self.codec is not None:
-            self._add_seen(self.codec.index_of(arch))
+        self._add_seen(self.codec.index_of(arch))
         return super().mark_seen(arch)
 
     def _add_seen(self, row: np.ndarray) -> None:
@@ -271,13 +335,10 @@ class Bananas(NativeStrategy):
 
     def learn(self, observation: Observation) -> None:
         arch = observation.architecture  # valid: NativeStrategy.observe drops architectures outside the space
-        if self.codec is not None:
-            row = self.codec.index_of(arch)
-            self._add_seen(row)
-            self._rows.append(row)
-            x = self.codec.encode(row[None, :])[0]
-        else:
-            x = self.space.encode(arch)
+        row = self.codec.index_of(arch)
+        self._add_seen(row)
+        self._rows.append(row)
+        x = self.codec.encode(row[None, :])[0]
         score = score_of(observation)
         if score > self._run_best:
             self._run_best, self._stalled = score, 0
@@ -334,58 +395,35 @@ class Bananas(NativeStrategy):
         """Positions of the best ``top_k`` successful observations of the current local run, best first."""
         return [i for _, i in self._top]
 
-    def _candidates(self) -> tuple[list[Architecture] | np.ndarray, np.ndarray]:
-        """Unseen candidates and their encodings (index rows on the fast path, architectures otherwise)."""
-        if self.codec is not None:
-            codec = self.codec
-            blocks = []
-            best = self._best_indices()
-            for i in best:
-                if i not in self._neighbours:
-                    self._neighbours[i] = codec.neighbours(self._rows[i])
-                blocks.append(self._neighbours[i])
+    def _candidates(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unseen candidates as index rows, and their encodings."""
+        codec = self.codec
+        blocks = []
+        best = self._best_indices()
+        for i in best:
+            if i not in self._neighbours:
+                self._neighbours[i] = codec.neighbours(self._rows[i])
+            blocks.append(self._neighbours[i])
+        if best:
+            parents = np.stack([self._rows[i] for i in best])
             if len(best) >= 2 and self.crossover_candidates:
                 # Uniform crossover of random pairs of good architectures: combines what different
                 # good regions got right, which single-choice moves from one incumbent cannot reach.
-                parents = np.stack([self._rows[i] for i in best])
                 pairs = self.rng.integers(len(best), size=(self.crossover_candidates, 2))
-                mask = self.rng.random((self.crossover_candidates, parents.shape[1])) < 0.5
-                blocks.append(np.where(mask, parents[pairs[:, 0]], parents[pairs[:, 1]]))
-            if best and self.mutation_candidates:
-                parents = np.stack([self._rows[i] for i in best])
+                blocks.append(codec.crossover(parents[pairs[:, 0]], parents[pairs[:, 1]], self.rng))
+            if self.mutation_candidates:
                 blocks.append(codec.mutate(parents[self.rng.integers(len(best), size=self.mutation_candidates)], self.rng))
-            blocks.append(codec.sample(self.rng, self.random_candidates))
-            rows = np.concatenate(blocks)
-            # A candidate generated twice stays twice: it just gets two Thompson draws.
-            if self._seen_mask is not None:
-                rows = rows[~self._seen_mask[rows @ codec.radix]]
-            elif codec.exact_codes:
-                seen = np.fromiter(self._seen_keys, dtype=np.int64, count=len(self._seen_keys))
-                rows = rows[~np.isin(rows @ codec.radix, seen)]
-            else:
-                keep, taken = [], set(self._seen_keys)
-                for k, key in enumerate(codec.keys(rows)):
-                    if key not in taken:
-                        taken.add(key)
-                        keep.append(k)
-                rows = rows[keep]
-            return rows, codec.encode(rows)
-        archs: list[Architecture] = []
-        taken_archs: set[Architecture] = set()
-        best = self._best_indices()
-        pool = [n for i in best for n in self.space.neighbours(self._archs[i])]
-        if len(best) >= 2:
-            for _ in range(self.crossover_candidates):
-                a, b = (self._archs[best[int(k)]] for k in self.rng.integers(len(best), size=2))
-                mixed = {c.name: (a if self.rng.random() < 0.5 else b).get(c.name) for c in self.space.choices}
-                pool.append(self.space.complete({k: v for k, v in mixed.items() if v is not None}, self.rng))
-        pool += [self.space.sample(self.rng) for _ in range(self.random_candidates)]
-        for arch in pool:
-            if arch not in self.seen and arch not in taken_archs:
-                taken_archs.add(arch)
-                archs.append(arch)
-        x = np.stack([self.space.encode(a) for a in archs]) if archs else np.empty((0, self.space.encoding_size))
-        return archs, x
+        blocks.append(codec.sample(self.rng, self.random_candidates))
+        rows = np.concatenate(blocks)
+        # A candidate generated twice stays twice: it just gets two Thompson draws.
+        if self._seen_mask is not None:
+            rows = rows[~self._seen_mask[codec.codes(rows)]]
+        elif codec.exact_codes:
+            seen = np.fromiter(self._seen_keys, dtype=np.int64, count=len(self._seen_keys))
+            rows = rows[~np.isin(codec.codes(rows), seen)]
+        else:
+            rows = rows[[key not in self._seen_keys for key in codec.keys(rows)]]
+        return rows, codec.encode(rows)
 
     def suggest(self) -> Architecture | None:
         if self.exhausted:
@@ -413,6 +451,6 @@ class Bananas(NativeStrategy):
         spread = predictions.std(axis=0)
         draw = mean + spread * self.rng.standard_normal(len(mean))
         best = int(np.argmax(draw))
-        arch = self.codec.architecture(candidates[best]) if self.codec is not None else candidates[best]
+        arch = self.codec.architecture(candidates[best])
         self._asked += 1
         return self.mark_seen(arch)

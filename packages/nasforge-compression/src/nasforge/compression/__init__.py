@@ -6,7 +6,8 @@ Compressors (all :class:`~nasforge.compression.base.Compressor` subclasses, regi
   (torch-pruning's dependency graph keeps residual models consistent);
 * ``depth`` — :class:`DepthPruner`, removes whole residual blocks;
 * ``magnitude`` — :class:`MagnitudePruner`, unstructured magnitude pruning (layer-wise or global);
-* ``distill`` — :class:`DistillationCompressor`, knowledge-distillation fine-tuning.
+* ``distill`` — :class:`DistillationCompressor`, knowledge-distillation fine-tuning;
+* ``qat`` — :class:`QuantizationAwareTraining`, int8 fake-quantization with fine-tuning.
 
 Every compressor takes a ``finetune`` option (with ``distill: true`` the uncompressed model is the
 teacher) and returns a :class:`CompressionResult` with the new model and a
@@ -18,6 +19,7 @@ from .depth import DepthPruner
 from .distill import DistillationCompressor
 from .finetune import FineTune, distillation_loss, evaluate_accuracy, fine_tune
 from .latency import OnnxRuntimeLatency
+from .qat import QuantizationAwareTraining
 from .structured import ChannelPruner
 from .unstructured import MagnitudePruner
 
@@ -33,6 +35,7 @@ __all__ = [
     "MagnitudePruner",
     "ModelSpec",
     "OnnxRuntimeLatency",
+    "QuantizationAwareTraining",
     "distillation_loss",
     "evaluate_accuracy",
     "fine_tune",

@@ -6,6 +6,7 @@ from nasforge.core.hookspecs import hookimpl
 
 from .depth import DepthPruner
 from .distill import DistillationCompressor
+from .qat import QuantizationAwareTraining
 from .structured import ChannelPruner
 from .unstructured import MagnitudePruner
 
@@ -15,6 +16,7 @@ COMPRESSORS = {
     "channel": (ChannelPruner, "Structured channel pruning that physically removes channels (L1/L2/BN/Taylor; ratio, MACs or latency target)"),
     "depth": (DepthPruner, "Remove the least important residual blocks"),
     "distill": (DistillationCompressor, "Fine-tune against a teacher's softened logits (knowledge distillation)"),
+    "qat": (QuantizationAwareTraining, "Int8 quantization-aware training (fake-quant weights and activations; QDQ ONNX via the TorchScript exporter)"),
 }
 
 

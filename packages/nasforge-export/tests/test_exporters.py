@@ -6,7 +6,6 @@ import json
 
 import onnx
 import pytest
-import torch
 
 from nasforge.core.errors import UserError
 from nasforge.core.plugins import get_plugin_manager

@@ -155,10 +155,9 @@ class QuantizationResult:
 
 def preprocess(onnx_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
     """onnxruntime's quantization pre-processing: shape inference and graph optimisation."""
-    q = _quantization()
+    _quantization()  # a clear error when onnxruntime.quantization is missing
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    del q
     out_path = Path(out_path)
     try:
         quant_pre_process(str(onnx_path), str(out_path), skip_symbolic_shape=False)

@@ -174,11 +174,15 @@ class RayExecutor(Executor):
         for key, value in RAY_ENV.items():
             os.environ.setdefault(key, value)
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            kwargs: dict[str, Any] = {"log_to_driver": False}
             if self.address is None:
-                kwargs.update(num_cpus=int(max(1, self.parallelism * self.cpus_per_worker + 0.999)), _temp_dir=self._temp_dir_for(self.workdir))
-                if self.gpus_per_worker:
-                    kwargs["num_gpus"] = None  # let Ray detect them
+                # Worker output is not echoed: it would garble the progress display (Ray keeps it in its logs).
+                kwargs.update(
+                    include_dashboard=False,
+                    configure_logging=False,
+                    num_cpus=int(max(1, self.parallelism * self.cpus_per_worker + 0.999)),
+                    _temp_dir=self._temp_dir_for(self.workdir),
+                )
             else:
                 kwargs["address"] = self.address
             ray.init(**kwargs)

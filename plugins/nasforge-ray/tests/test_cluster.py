@@ -1,0 +1,42 @@
+"""The ray executor connects to an existing Ray instance through ``address`` and leaves it running."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import ray
+
+from nasforge.testing.executors import check_runs_trials
+from nasforge_ray import RayExecutor
+from nasforge_ray.executor import RAY_ENV
+
+HEAD = """
+import os, sys, ray
+ray.init(num_cpus=2, include_dashboard=False, _temp_dir=sys.argv[1])
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()   # keep the instance up until the test closes our stdin
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_address_connects_to_a_running_ray_and_does_not_stop_it(tmp_path):
+    temp = tempfile.mkdtemp(prefix="nfhead-")
+    env = dict(os.environ, **RAY_ENV)
+    head = subprocess.Popen([sys.executable, "-c", HEAD, temp], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the head process did not start Ray"
+        executor_options = {"address": address, "workers": 2}
+        check_runs_trials(RayExecutor, tmp_path, executor_options)
+        assert not ray.is_initialized(), "the executor connected, so it disconnects at shutdown"
+        assert head.poll() is None, "the executor must not stop a Ray instance it did not start"
+        assert not (tmp_path / "ray").exists(), "a cluster keeps its own temp folder"
+    finally:
+        head.stdin.close()
+        head.wait(timeout=120)
+        import shutil
+
+        shutil.rmtree(temp, ignore_errors=True)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nasforge.core.errors import ConfigError, UserError
+from nasforge.testing.compressors import COMPRESSOR_CHECKS, run_check
 from nasforge_nni.compress import COMPRESSORS, RefusedCompressor
 
 WORKING = sorted(name for name, (cls, _) in COMPRESSORS.items() if not issubclass(cls, RefusedCompressor))
@@ -15,7 +16,14 @@ LIGHT = {"training_steps": 4}
 
 def _options(name):
     cls = COMPRESSORS[name][0]
-    return dict(LIGHT) if "training_steps" in cls.extra_options else {}
+    return dict(LIGHT) if "training_steps" in getattr(cls, "extra_options", ()) else {}
+
+
+@pytest.mark.parametrize("check", sorted(COMPRESSOR_CHECKS))
+@pytest.mark.parametrize("name", sorted(COMPRESSORS))
+def test_nasforge_compressor_suite(name, check):
+    """nasforge.testing.compressors over every NNI wrapper (refused ones opt out, with the reason)."""
+    run_check(check, name, options={"ratio": 0.5} if "ratio" in getattr(COMPRESSORS[name][0], "extra_options", ()) else _options(name))
 
 
 @pytest.mark.parametrize("name", WORKING)

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nasforge.compression.base import CompressionContext, Compressor, check_options
+from nasforge.compression.base import CompressionContext, Compressor
 from nasforge.core.errors import ConfigError, UserError
 
 from ._imports import quiet_import
@@ -100,6 +100,13 @@ class _TrainLoop:
                     return
 
 
+def check_options(name: str, options: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    """Reject option names a compressor does not know, naming the ones it does."""
+    unknown = set(options) - set(allowed) - {"ignore", "finetune"}
+    if unknown:
+        raise ConfigError(f"compressor.{name}", f"unknown option(s) {sorted(unknown)}; {name!r} takes {sorted({*allowed, 'ignore', 'finetune'})}")
+
+
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
 
@@ -153,6 +160,7 @@ class NNIPruner(NNICompressor):
     """
 
     structured: ClassVar[bool] = True
+    conformance_pruner: ClassVar[bool] = True  # nasforge.testing.compressors: non-zero parameters must drop
     extra_options: ClassVar[tuple[str, ...]] = ("ratio", "op_types")
     #: tolerance of the check that the shrunk model computes what the masked model did
     atol: ClassVar[float] = 1e-4
@@ -469,6 +477,11 @@ class RefusedCompressor(Compressor):
     """An NNI algorithm that is broken on current PyTorch: constructing it is allowed (so configs list it), compressing raises."""
 
     reason: ClassVar[str] = ""
+    _refused = "refused: compress() always raises a UserError with the reason (tested in test_refused_compressors_say_why)"
+    conformance_skip_output_shape: ClassVar[str] = _refused
+    conformance_skip_param_count: ClassVar[str] = _refused
+    conformance_skip_bad_ratio: ClassVar[str] = _refused
+    conformance_skip_report: ClassVar[str] = _refused
 
     def __init__(self, **options: Any) -> None:
         super().__init__(finetune=options.pop("finetune", None))

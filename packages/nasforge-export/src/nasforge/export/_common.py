@@ -43,6 +43,13 @@ def as_tensor_tuple(inputs: InputsLike, what: str = "sample_inputs") -> tuple[to
     return tuple(out)
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def batch_size_of(inputs: tuple[torch.Tensor, ...]) -> int:
     """The common size of dimension 0, or a UserError when the inputs disagree."""
     sizes = {int(t.shape[0]) for t in inputs}

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from nasforge.core.errors import UserError
-from nasforge.export._common import as_tensor_tuple, eval_mode
+from nasforge.export._common import as_tensor_tuple, eval_mode, model_device
 from nasforge.export.runtime import NON_LOCAL_PROVIDERS, _ort, feed, input_specs, make_session
 
 
@@ -184,7 +184,7 @@ class BenchmarkReport:
         for col in ("engine", "provider", "batch", "threads", "median ms", "p90 ms", "samples/s"):
             table.add_column(col, justify="right" if col not in ("engine", "provider") else "left")
         for r in self.records:
-            table.add_row(r.engine, r.provider, str(r.batch_size), str(r.threads), f"{r.median_ms:.3f}", f"{r.p90_ms:.3f}", f"{r.throughput:.1f}")
+            table.add_row(r.engine, r.provider.removesuffix("ExecutionProvider"), str(r.batch_size), str(r.threads), f"{r.median_ms:.3f}", f"{r.p90_ms:.3f}", f"{r.throughput:.1f}")
         if self.failures:
             table.caption = "; ".join(f"{p}: {reason}" for p, reason in self.failures.items())
         return table
@@ -333,7 +333,10 @@ def benchmark_torch_eager(
     name: str | None = None,
     seed: int = 0,
 ) -> BenchmarkReport:
-    """PyTorch eager latency on the same grid as :class:`OnnxRuntimeBenchmark` (CPU, eval, inference mode).
+    """PyTorch eager latency on the same grid as :class:`OnnxRuntimeBenchmark` (eval, inference mode).
+
+    The model runs where it lives; on a GPU every timed call ends with ``torch.cuda.synchronize``
+    so that the time covers the work, not just the launch.
 
     :param sample_inputs: a tensor (or tuple of tensors) whose shape *after* dimension 0 is used;
         random normal inputs of each batch size are generated from it.
@@ -343,15 +346,23 @@ def benchmark_torch_eager(
     template = as_tensor_tuple(sample_inputs)
     generator = torch.Generator().manual_seed(seed)
     report = BenchmarkReport(model=name or type(model).__name__)
+    device = model_device(model)
+    provider = "cpu" if device.type == "cpu" else str(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     previous = torch.get_num_threads()
     try:
         with eval_mode(model), torch.inference_mode():
             for t in thread_counts:
                 torch.set_num_threads(t)
                 for batch in batches:
-                    inputs = tuple(_random_like(x, batch, generator) for x in template)
-                    stats = measure(lambda: model(*inputs), warmup, runs)
-                    report.records.append(_record("torch-eager", "cpu", batch, t, stats, warmup))
+                    inputs = tuple(_random_like(x, batch, generator).to(device) for x in template)
+
+                    def call() -> None:
+                        model(*inputs)
+                        sync()
+
+                    stats = measure(call, warmup, runs)
+                    report.records.append(_record("torch-eager", provider, batch, t, stats, warmup))
     finally:
         torch.set_num_threads(previous)
     return report

@@ -28,7 +28,7 @@ import onnx
 import torch
 
 from nasforge.core.errors import UserError
-from nasforge.export._common import as_path, as_tensor_tuple, batch_size_of, eval_mode, quiet_torch_export, sha256_file
+from nasforge.export._common import as_path, as_tensor_tuple, batch_size_of, eval_mode, model_device, quiet_torch_export, sha256_file
 
 EXPORTERS = ("dynamo", "torchscript")
 _PROTOBUF_LIMIT = 2 * 1024**3
@@ -89,7 +89,8 @@ def export_onnx(
         raise UserError(f"export_onnx needs a torch.nn.Module, got {type(model).__name__}")
     if exporter not in EXPORTERS:
         raise UserError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
-    inputs = as_tensor_tuple(sample_inputs)
+    device = model_device(model)
+    inputs = tuple(t.to(device) for t in as_tensor_tuple(sample_inputs))  # trace where the model lives
     batch = batch_size_of(inputs)
     path = as_path(path, "path")
     path.parent.mkdir(parents=True, exist_ok=True)

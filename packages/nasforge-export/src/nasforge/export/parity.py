@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from nasforge.core.errors import NasforgeError
-from nasforge.export._common import as_tensor_tuple, batch_size_of, eval_mode, to_numpy_batches
+from nasforge.export._common import as_tensor_tuple, batch_size_of, eval_mode, model_device, to_numpy_batches
 from nasforge.export.runtime import make_session, run_batched
 
 
@@ -90,8 +90,9 @@ def check_parity(
     n = batch_size_of(tensors)
     session = make_session(onnx_path, provider=provider, intra_op_threads=threads)
     onnx_out = run_batched(session, to_numpy_batches(tensors), batch_size=batch_size)
+    device = model_device(model)
     with eval_mode(model), torch.inference_mode():
-        chunks = [model(*[t[s : s + batch_size] for t in tensors]) for s in range(0, n, batch_size)]
+        chunks = [model(*[t[s : s + batch_size].to(device) for t in tensors]) for s in range(0, n, batch_size)]
     torch_out = [np.concatenate(parts) for parts in zip(*[_flat(c) for c in chunks])]
     if len(torch_out) != len(onnx_out):
         raise ParityError(

@@ -69,6 +69,13 @@ def test_static_batch_torchscript_exporter_names_and_opset(tiny_cnn, tmp_path):
         session.run(None, {"pixels": np.zeros((5, 3, 8, 8), np.float32)})
 
 
+def test_an_opset_the_exporter_cannot_write_is_an_error_not_a_surprise(tiny_cnn, tmp_path):
+    info = export_onnx(tiny_cnn, torch.randn(1, 3, 8, 8), tmp_path / "m18.onnx", opset=18)
+    assert info.opset == 18
+    with pytest.raises(ExportError, match="exporter='torchscript'"):
+        export_onnx(tiny_cnn, torch.randn(1, 3, 8, 8), tmp_path / "m13.onnx", opset=13)
+
+
 def test_multi_input_and_tuple_output(tmp_path):
     class TwoInOut(nn.Module):
         def __init__(self):

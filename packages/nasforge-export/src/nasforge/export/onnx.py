@@ -116,6 +116,13 @@ def export_onnx(
                 "or export with dynamic_batch=False"
             )
     opset_used = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset is not None and opset_used != opset:
+        # the torch.export-based exporter writes opset 18 at the least and does not say so
+        raise ExportError(
+            f"asked for opset {opset} but the {exporter} exporter wrote opset {opset_used}; "
+            + ("the dynamo exporter supports opset >= 18: use exporter='torchscript' (CLI: --exporter torchscript) for an older opset"
+               if exporter == "dynamo" else "choose an opset this torch version supports")
+        )
     return OnnxExport(
         path=path,
         exporter=exporter,

@@ -189,6 +189,7 @@ def _trained_model(experiment: Any, trial: Any, spec: DeploySpec, workdir: Path)
 def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec) -> list[dict[str, Any]]:
     """Compress and export one trial's model; one summary row per (variant, format)."""
     from nasforge.export.benchmark import OnnxRuntimeBenchmark
+    from nasforge.export.parity import ParityError
     from nasforge.trainer.data import make_loader
     from nasforge.trainer.metrics import count_flops, count_params
     from nasforge.trainer.training import evaluate_accuracy
@@ -233,8 +234,14 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec) -> list[dict[str
         for fmt in spec.export.formats:
             _log(f"trial {trial.number}: exporting {label} as {fmt}")
             exporter = experiment.pm.get("exporter", fmt)()
-            exported = exporter.export(m, example, workdir, label, calibration=calib_x, evaluation=(test_x, test_y),
-                                       source={"experiment": str(experiment.directory), "trial": trial.number, "architecture": trial.architecture.to_dict(), "variant": label})
+            try:
+                exported = exporter.export(m, example, workdir, label, calibration=calib_x, evaluation=(test_x, test_y),
+                                           source={"experiment": str(experiment.directory), "trial": trial.number, "architecture": trial.architecture.to_dict(), "variant": label})
+            except ParityError as exc:
+                # Loud, and kept out of the deployable set; the search and the other variants stand.
+                _log(f"PARITY FAILED for {label} as {fmt}: {exc}")
+                rows.append({**base, "format": fmt, "parity_error": str(exc)})
+                continue
             bench = OnnxRuntimeBenchmark(exported.path, batch_sizes=(1,), threads=(spec.export.latency_threads,), providers=["CPUExecutionProvider"], runs=spec.export.latency_runs).run()
             latency = next((r.median_ms for r in bench.records if r.batch_size == 1), math.nan)
             card_accuracy = exported.card.get("metrics", {}).get("accuracy")
@@ -252,7 +259,8 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec) -> list[dict[str
     for r in rows:
         if r.get("ort_latency_ms") and reference.get("ort_latency_ms"):
             r["speedup"] = reference["ort_latency_ms"] / r["ort_latency_ms"]
-        r["size_ratio"] = reference.get("file_kb", reference["params"]) / r.get("file_kb", r["params"]) if r.get("file_kb", r["params"]) else math.nan
+        if r.get("file_kb") and reference.get("file_kb"):
+            r["size_ratio"] = reference["file_kb"] / r["file_kb"]
     return rows
 
 
@@ -278,6 +286,9 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
     for r in rows:
         fmt = r.get("format")
         name = r["variant"] if fmt is None else f"{r['variant']} {fmt.removeprefix('onnx-') if fmt != 'onnx' else 'fp32'}"
+        if "parity_error" in r:
+            table.add_row(*([str(r["trial"])] if several else []), name, "parity check failed: not exported", *[""] * 5)
+            continue
         cells = [
             name,
             f"{r.get('accuracy', r['torch_test_accuracy']):.4f}",

@@ -57,6 +57,9 @@ def _init_worker(table_path: str) -> None:
     from nasforge_nasbench201 import load_table
 
     t = load_table(table_path)
+    from nasforge.core.plugins import get_plugin_manager
+
+    get_plugin_manager()  # load every plugin now, so that the pilot runs time the search, not the imports
     _TABLE = tuple(np.asarray(t.columns[c]) for c in ("cifar10_valid_acc", "cifar10_test_acc", "cifar10_valid_acc_12ep", "cifar10_test_acc_12ep"))
 
 
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", default="50,100,150,300", help="query budgets to report (default 50,100,150,300)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--run-seconds", type=float, default=30.0, help="wall-time limit of one (strategy, seed) run; slower strategies are reported as too slow (default 30)")
-    parser.add_argument("--strategy-seconds", type=float, default=45.0, help="wall-time budget per strategy; slower ones run fewer seeds (default 45)")
+    parser.add_argument("--strategy-seconds", type=float, default=60.0, help="wall-time budget per strategy; slower ones run fewer seeds (default 60)")
     parser.add_argument("--cost-history", type=int, default=1000, help="also time each strategy after this many told trials, next to Optuna's TPE (0 skips; default 1000)")
     parser.add_argument("--cost-queries", type=int, default=200, help="timed ask+tell rounds of that measurement (default 200)")
     args = parser.parse_args(argv)

@@ -143,12 +143,21 @@ def test_rank_targets_average_ties_and_put_failures_last():
     np.testing.assert_allclose(y, [0.5 / 4, 2.5 / 4, 2.5 / 4, 4 / 4, 0.5 / 4])
 
 
-def test_restarts_after_a_stalled_local_run():
-    space = interaction_space()
-    strategy = Bananas(space, seed=1, patience=5)
-    for _ in range(40):
-        strategy.tell(Observation(architecture=strategy.ask(), score=1.0))  # nothing ever improves
-    assert strategy._start > 0  # at least one local run was abandoned
+def test_a_stalled_run_finishes_its_neighbourhood_then_restarts():
+    space = SearchSpace.from_config([{"name": f"c{i}", "values": ["a", "b", "c", "d"]} for i in range(4)])  # 256 archs, 12 neighbours each
+    strategy = Bananas(space, seed=1, initial=3, patience=2)
+    told: list[Architecture] = []
+    restarted_at = None
+    for _ in range(60):
+        arch = strategy.ask()
+        if strategy._start > 0 and restarted_at is None:
+            restarted_at = len(told)
+        # The first architecture stays the best for ever (everything after scores lower).
+        strategy.tell(Observation(architecture=arch, score=1.0 if not told else 0.0))
+        told.append(arch)
+    assert restarted_at is not None, "no restart although nothing improved for 60 trials"
+    # Before the first restart every neighbour of the run's best had been evaluated: a true local optimum.
+    assert set(space.neighbours(told[0])) <= set(told[:restarted_at])
 
 
 def test_bad_options_are_config_errors():

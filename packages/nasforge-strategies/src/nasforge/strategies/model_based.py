@@ -18,8 +18,10 @@ space. Each suggestion:
 The first ``initial`` proposals are random (none once ``initial`` observations are known, e.g.
 told from an earlier experiment). When a local run has gone ``patience`` observations
 without improving (default: half the number of neighbours of an architecture, i.e. the model
-found nothing better around it), the next proposal is a random architecture that starts a new
-local run, as local search restarts; the model keeps everything it learnt. This is what gets
+found nothing better around it), its best architecture's remaining neighbours are tried, in the
+model's order, until one improves (the run goes on) or none is left: then the best is a true local
+optimum and the next proposal is a random architecture that starts a new local run, as local
+search restarts; the model keeps everything it learnt. This is what gets
 the search out of a good region that is not the best one, which no predictor trained on that
 region alone would leave.
 
@@ -395,6 +397,21 @@ class Bananas(NativeStrategy):
         """Positions of the best ``top_k`` successful observations of the current local run, best first."""
         return [i for _, i in self._top]
 
+    def _unseen_neighbours(self, position: int) -> np.ndarray:
+        if position not in self._neighbours:
+            self._neighbours[position] = self.codec.neighbours(self._rows[position])
+        rows = self._neighbours[position]
+        return rows[~self._is_seen(rows)]
+
+    def _is_seen(self, rows: np.ndarray) -> np.ndarray:
+        codec = self.codec
+        if self._seen_mask is not None:
+            return self._seen_mask[codec.codes(rows)]
+        if codec.exact_codes:
+            seen = np.fromiter(self._seen_keys, dtype=np.int64, count=len(self._seen_keys))
+            return np.isin(codec.codes(rows), seen)
+        return np.array([key in self._seen_keys for key in codec.keys(rows)], dtype=bool)
+
     def _candidates(self) -> tuple[np.ndarray, np.ndarray]:
         """Unseen candidates as index rows, and their encodings."""
         codec = self.codec
@@ -416,13 +433,7 @@ class Bananas(NativeStrategy):
         blocks.append(codec.sample(self.rng, self.random_candidates))
         rows = np.concatenate(blocks)
         # A candidate generated twice stays twice: it just gets two Thompson draws.
-        if self._seen_mask is not None:
-            rows = rows[~self._seen_mask[codec.codes(rows)]]
-        elif codec.exact_codes:
-            seen = np.fromiter(self._seen_keys, dtype=np.int64, count=len(self._seen_keys))
-            rows = rows[~np.isin(codec.codes(rows), seen)]
-        else:
-            rows = rows[[key not in self._seen_keys for key in codec.keys(rows)]]
+        rows = rows[~self._is_seen(rows)]
         return rows, codec.encode(rows)
 
     def suggest(self) -> Architecture | None:
@@ -432,7 +443,12 @@ class Bananas(NativeStrategy):
             self._asked += 1
             return self.random_unseen()
         self._maybe_fit()
-        if self._stalled >= self._patience():
+        local_only = False
+        if self._stalled >= self._patience() and self._top:
+            # Stalled: before giving up on this local run, make sure its best really is a local
+            # optimum by trying its remaining neighbours (in the model's order), as local search would.
+            local_only = bool(self._unseen_neighbours(self._top[0][1]).shape[0])
+        if self._stalled >= self._patience() and not local_only:
             # A local optimum: restart the local moves from a random architecture (the model keeps
             # everything it learnt), as local search does. The best so far stays on record.
             self._start = len(self._scores)
@@ -441,7 +457,11 @@ class Bananas(NativeStrategy):
             self._run_best = -math.inf
             self._asked += 1
             return self.random_unseen()
-        candidates, x = self._candidates()
+        if local_only:
+            candidates = self._unseen_neighbours(self._top[0][1])
+            x = self.codec.encode(candidates)
+        else:
+            candidates, x = self._candidates()
         if len(x) == 0:
             self._asked += 1
             return self.random_unseen()

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nasforge.core.errors import ConfigError, UserError
+from nasforge.core.errors import UserError
 
 from ._utils import as_input_tuple, count_macs, count_nonzero_params, count_params, prunable_layers, run_model, weight_sparsity
 from .finetune import Batches, FineTune, fine_tune, frozen_copy
@@ -185,7 +185,8 @@ class CompressionContext:
             self.train_fn(model)
         elif self.finetune.epochs_between_steps > 0:
             losses = self._fine_tune(model, self.finetune.epochs_between_steps)
-            self.report.steps[-1]["finetune_losses"] = losses if self.report.steps else None
+            if self.report.steps:
+                self.report.steps[-1]["finetune_losses"] = losses
 
     def final(self, model: nn.Module) -> None:
         """The fine-tuning after the last step."""
@@ -348,10 +349,3 @@ def spec_with(spec: ModelSpec, **changes: Any) -> ModelSpec:
     arch = dict(spec.architecture)
     arch.update(changes)
     return replace(spec, architecture=arch)
-
-
-def check_options(name: str, options: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    """Reject option names a compressor does not know, naming the ones it does."""
-    unknown = set(options) - set(allowed)
-    if unknown:
-        raise ConfigError(f"compressor.{name}", f"unknown option(s) {sorted(unknown)}; {name!r} takes {sorted(allowed)}")

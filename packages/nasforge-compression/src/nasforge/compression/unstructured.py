@@ -99,7 +99,6 @@ class MagnitudePruner(Compressor):
             ctx.report.steps.append({"step": step + 1, "sparsity": weight_sparsity(targets)})
             if step < self.steps - 1:
                 ctx.between_steps(model, step)
-        self._targets_cache = list(targets.items())
         return model
 
     def _finalize(self, model: nn.Module, ctx: CompressionContext) -> nn.Module:

@@ -69,6 +69,21 @@ def test_cli_compresses_a_checkpoint_with_module_prefixes(tmp_path, capsys):
     assert pruned.layer3[2].conv1.out_channels == 64
 
 
+def test_cli_reads_options_from_a_config_file_and_measures_latency(tmp_path, capsys):
+    config = tmp_path / "opts.yaml"
+    config.write_text("macs_reduction: 2.0\nround_to: 4\n")
+    out, report = tmp_path / "out.pt", tmp_path / "report.json"
+    code = main([
+        "compress", "channel", "--model-factory", "nasforge.compression.models.cifar_resnet:resnet20", "--input-shape", "3,32,32",
+        "--config", str(config), "--latency", "--output", str(out), "--report", str(report),
+    ])
+    assert code == 0
+    assert "latency_ms" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert data["macs_ratio"] >= 2.0 and data["options"]["round_to"] == 4
+    assert data["metrics_after"]["latency_ms"] > 0
+
+
 def test_cli_fine_tunes_a_space_model_on_digits_and_saves_state_dict(tmp_path, capsys, digits_spec):
     out = tmp_path / "small.pt"
     code = main([

@@ -173,6 +173,8 @@ class CompressCommand:
         out.add_argument("--save", choices=("module", "state_dict"), default="module", help="whole module (default) or state dict + architecture (--space models)")
         out.add_argument("--report", help="write the report as JSON here")
         out.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
+        out.add_argument("--latency", action="store_true", help="measure onnxruntime CPU latency (batch 1) before and after; implied by -o latency_ms=...")
+        out.add_argument("--latency-threads", type=int, default=1, help="onnxruntime intra-op threads for --latency (default 1)")
 
     def run(self, args: argparse.Namespace) -> int:
         if args.threads:
@@ -193,9 +195,17 @@ class CompressCommand:
             from .finetune import evaluate_accuracy
 
             eval_fn = lambda m: evaluate_accuracy(m, test)  # noqa: E731
-        result = compressor.compress(model, example, data=train, eval_fn=eval_fn, spec=spec)
+        latency_fn = None
+        if args.latency or "latency_ms" in options:
+            from .latency import OnnxRuntimeLatency
+
+            latency_fn = OnnxRuntimeLatency(example[:1], threads=args.latency_threads)
+        result = compressor.compress(model, example, data=train, eval_fn=eval_fn, latency_fn=latency_fn, spec=spec)
         print(result.report.table())
-        print(f"threads: torch {torch.get_num_threads()}")
+        threads = f"threads: torch {torch.get_num_threads()}"
+        if latency_fn is not None:
+            threads += f", onnxruntime intra-op {args.latency_threads} (latency at batch 1)"
+        print(threads)
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         if args.save == "state_dict":

@@ -1,33 +1,15 @@
-"""Shared fixtures: a tiny residual CNN trained on scikit-learn digits, and the shared data folder."""
+"""Shared fixtures: a tiny residual CNN of the trainer's cnn space trained on scikit-learn digits."""
 
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
 
-REPO = Path(__file__).resolve().parents[3]
 DIGITS_ARCH = {"stages": 2, "channels_1": 16, "channels_2": 32, "blocks": 2, "kernel_size": 3, "activation": "relu", "residual": True}
-
-
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("NASFORGE_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def require_shared(relative: str) -> Path:
-    """The shared data file, or a loud failure (a skip only with NASFORGE_ALLOW_MISSING_DATA=1)."""
-    path = shared_data_dir() / relative
-    if not path.exists():
-        message = f"shared test data missing: {path} (set NASFORGE_SHARED_DATA to the folder holding it)"
-        if os.environ.get("NASFORGE_ALLOW_MISSING_DATA") == "1":
-            pytest.skip(message)
-        pytest.fail(message)
-    return path
 
 
 @pytest.fixture(scope="session")

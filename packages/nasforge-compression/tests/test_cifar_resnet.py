@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import require_shared
+from nasforge_compression_testing import require_shared
 from nasforge.compression.models.cifar_resnet import ChannelPadShortcut, CifarResNet, load_checkpoint, resnet20, resnet32, resnet44, resnet56, strip_prefix
 
 

@@ -102,6 +102,8 @@ class QuantizationAwareTraining(Compressor):
 
     name = "qat"
     needs_data = True
+    #: options for nasforge.testing's compressor conformance suite
+    conformance_options = {"calibration_batches": 2, "finetune": {"epochs": 1, "max_batches": 2, "lr": 0.001}}
 
     def __init__(
         self,

@@ -207,3 +207,22 @@ def test_input_model_is_not_modified():
     ChannelPruner(ratio=0.5).compress(model, _x(3, 32, 32))
     after = model.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_mlp_of_the_space_is_rebuilt_with_new_widths():
+    spec = ModelSpec("mlp", {"depth": 2, "width_1": 64, "width_2": 32, "activation": "relu", "dropout": 0.1}, (1, 8, 8), 10)
+    model = spec.build()
+    x = _x(1, 8, 8)
+    result = ChannelPruner(macs_reduction=3.0).compress(model, x, spec=spec)
+    assert result.report.macs_ratio >= 3.0
+    arch = result.spec.architecture
+    assert arch["width_1"] < 64 and arch["width_2"] < 32
+    assert type(result.model) is type(model)
+    assert result.report.removed_channels == {"features.1": (64, arch["width_1"]), "features.4": (32, arch["width_2"])}
+
+
+def test_global_ranking_is_refused_for_a_cnn_of_the_space(digits_spec):
+    from nasforge.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="uniform ratio"):
+        ChannelPruner(ratio=0.3, global_ranking=True).compress(digits_spec.build(), _x(1, 8, 8), spec=digits_spec)

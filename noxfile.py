@@ -33,7 +33,8 @@ DISTRIBUTIONS = _distributions()
 
 
 def _local_closure(name: str) -> list[Path]:
-    """The folder of ``name`` and of every workspace distribution it depends on, transitively."""
+    """The folder of ``name`` and of every workspace distribution it depends on, transitively,
+    including those its ``test`` extra asks for (workspace packages are not on an index)."""
     seen: dict[str, Path] = {}
     todo = [name]
     while todo:
@@ -42,7 +43,10 @@ def _local_closure(name: str) -> list[Path]:
             continue
         seen[current] = DISTRIBUTIONS[current]
         project = tomllib.loads((DISTRIBUTIONS[current] / "pyproject.toml").read_text())["project"]
-        for requirement in project.get("dependencies", []):
+        requirements = list(project.get("dependencies", []))
+        if current == name:
+            requirements += project.get("optional-dependencies", {}).get("test", [])
+        for requirement in requirements:
             dep = re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0]
             if dep in DISTRIBUTIONS:
                 todo.append(dep)

@@ -61,6 +61,14 @@ def trials_table(title: str, trials: list[Trial], metrics: Sequence[str]) -> Tab
     return table
 
 
+def _ranked(experiment: Any, complete: list[Trial]) -> list[Trial]:
+    """Complete, feasible trials, best first: highest fidelity first (a 12-epoch score does not
+    compete with a 200-epoch one), then by the first objective."""
+    scored = [(t, experiment.observation(t).score) for t in complete]
+    ranked = sorted(((t, s) for t, s in scored if s is not None), key=lambda ts: (-(float("inf") if ts[0].fidelity is None else ts[0].fidelity), -ts[1], ts[0].number))
+    return [t for t, _ in ranked]
+
+
 def _metric_columns(config: Any, trials: list[Trial]) -> list[str]:
     columns = [o.metric for o in config.objectives]
     present = set().union(*(t.metrics for t in trials)) if trials else set()
@@ -74,7 +82,7 @@ def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
     console.print(f"\n[bold]{experiment.name}[/]: {len(trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}); stopped: {result.stop_reason}")
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
     columns = _metric_columns(experiment.config, complete)
-    ranked = sorted((t for t in complete if experiment.observation(t).score is not None), key=lambda t: -(experiment.observation(t).score or 0.0))
+    ranked = _ranked(experiment, complete)
     if ranked:
         console.print(trials_table(f"Best {min(top, len(ranked))} architectures by {experiment.config.objectives[0].metric}", ranked[:top], columns))
     else:
@@ -192,7 +200,7 @@ class StatusCommand:
         view = Experiment.__new__(Experiment)  # just enough of an Experiment to score trials
         view.config = config
         complete = [t for t in trials if t.state is TrialState.COMPLETE]
-        ranked = sorted((t for t in complete if view.observation(t).score is not None), key=lambda t: -(view.observation(t).score or 0.0))
+        ranked = _ranked(view, complete)
         pareto = view.pareto_trials(complete) if len(config.objectives) > 1 else []
         counts = {s.value: sum(1 for t in trials if t.state is s) for s in TrialState}
         if args.json:

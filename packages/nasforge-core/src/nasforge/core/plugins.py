@@ -239,15 +239,20 @@ def _version(dist: str) -> str:
 _DEFAULT: PluginManager | None = None
 
 def get_plugin_manager(extra_plugins: Iterable[str] = (), fresh: bool = False) -> PluginManager:
-    """The process-wide manager with defaults loaded (``fresh=True`` builds a new one)."""
+    """The process-wide manager with defaults loaded (``fresh=True`` builds a new one).
+
+    Modules named in ``NASFORGE_PLUGINS`` or ``extra_plugins`` that the cached manager has not
+    loaded yet are loaded on each call.
+    """
     global _DEFAULT
     if fresh or _DEFAULT is None:
         manager = PluginManager().load_default(extra_plugins)
         if fresh:
             return manager
         _DEFAULT = manager
-    elif extra_plugins:
-        for module_name in extra_plugins:
-            if not _DEFAULT._pm.has_plugin(module_name):
-                _DEFAULT.load_module(module_name)
+        return manager
+    wanted = [n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()] + list(extra_plugins)
+    for module_name in wanted:
+        if not _DEFAULT._pm.has_plugin(module_name):
+            _DEFAULT.load_module(module_name)
     return _DEFAULT

@@ -24,7 +24,7 @@ pruned minus baseline, both fine-tuned alike, on the same test images.
 
 The default plan, ``d15`` (remove 15 of the 27 blocks), is the one that reached >= 2x latency
 without losing accuracy once the fine-tuning budget was large enough; see
-docs/benchmarks/compression.md for the measured numbers and budgets.
+docs/benchmarks.md for the measured numbers and budgets.
 """
 
 from __future__ import annotations

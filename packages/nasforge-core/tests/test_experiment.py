@@ -199,7 +199,6 @@ def test_run_status_and_plugins_from_the_command_line(tmp_path, subprocess_env):
 
 def test_process_executor_runs_trials_in_parallel_workers_and_survives_a_dead_worker(tmp_path, pm):
     options = {"sleep": 0.2, "crash_on": [5]}
-    start = time.time()
     experiment, result = run(tmp_path, pm, budget={"trials": 12}, evaluator={"name": "synthetic", "options": options}, executor={"name": "process", "options": {"workers": 2}})
     assert len(result.trials) == 12
     crashed = [t for t in result.trials if t.architecture["a"] == 5]

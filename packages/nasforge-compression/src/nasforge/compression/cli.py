@@ -24,7 +24,6 @@ with ``--config``. The output is ``torch.save`` of the whole module (``--save mo
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import json
 from pathlib import Path
@@ -37,7 +36,7 @@ from torch import nn
 from nasforge.core.errors import ConfigError, UserError
 
 from .base import Compressor, ModelSpec
-from .models.cifar_resnet import strip_prefix
+from nasforge.export.cli import build_model, load_checkpoint
 
 
 def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
@@ -57,49 +56,15 @@ def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
         raise ConfigError(f"compressor.{name}", str(exc)) from None
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint: a state dict, or a dict holding one under ``state_dict``/``model_state_dict``/``model``.
-
-    ``module.`` prefixes (from ``nn.DataParallel``) are stripped.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot read checkpoint {path} as a state dict ({type(exc).__name__}: {exc}); save it with torch.save(model.state_dict(), path)") from exc
-    if isinstance(obj, dict):
-        for key in ("state_dict", "model_state_dict", "model"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise UserError(f"{path} does not hold a state dict (a mapping of names to tensors)")
-    return strip_prefix(obj)
-
-
 def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: str | Path | None = None) -> nn.Module:
-    """Call ``module:function`` with ``kwargs`` and load ``checkpoint`` into the model (strict)."""
-    if ":" not in factory:
-        raise UserError(f"--model-factory must look like 'package.module:function', got {factory!r}")
-    module_name, _, attr = factory.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"cannot import {module_name!r} for --model-factory: {exc}") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise UserError(f"module {module_name!r} has no callable {attr!r} (from --model-factory {factory!r})")
-    model = fn(**(kwargs or {}))
-    if not isinstance(model, nn.Module):
-        raise UserError(f"--model-factory {factory!r} returned {type(model).__name__}, not a torch.nn.Module")
+    """Call ``module:function`` with ``kwargs`` and load ``checkpoint`` into the model (strict).
+
+    The same loader as ``nasforge export`` (nasforge-export's CLI helpers): a raw state dict or one
+    under ``state_dict``/``model_state_dict``/``model``, with ``module.`` prefixes stripped.
+    """
+    model = build_model(factory, kwargs)
     if checkpoint is not None:
-        state = load_state_dict_file(checkpoint)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise UserError(f"checkpoint {checkpoint} does not fit the model from {factory!r}: {exc}") from None
+        load_checkpoint(model, checkpoint)
     return model
 
 
@@ -233,10 +198,7 @@ class CompressCommand:
             spec = ModelSpec(args.space, arch, shape, args.num_classes)
             model = spec.build()
             if args.checkpoint:
-                try:
-                    model.load_state_dict(load_state_dict_file(args.checkpoint))
-                except RuntimeError as exc:
-                    raise UserError(f"checkpoint {args.checkpoint} does not fit the {args.space!r} model: {exc}") from None
+                load_checkpoint(model, args.checkpoint)
             return model, spec
         if not args.model_factory:
             raise UserError("say which model to compress: --model-factory package.module:function (or --space and --arch)")

@@ -91,9 +91,9 @@ def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
     if getattr(experiment, "scalar_note", ""):
         console.print(f"note: {experiment.scalar_note}")
     for section in getattr(experiment, "summaries", []):
-        console.print(section)
-    console.print(f"experiment folder: [bold]{experiment.directory}[/]")
-    console.print(f"inspect: nasforge status {experiment.directory}   |   tensorboard --logdir {experiment.directory / 'tensorboard'}")
+        console.print(section, soft_wrap=isinstance(section, str))  # paths stay on one line
+    console.print(f"experiment folder: [bold]{experiment.directory}[/]", soft_wrap=True)
+    console.print(f"inspect: nasforge status {experiment.directory}   |   tensorboard --logdir {experiment.directory / 'tensorboard'}", soft_wrap=True)
 
 
 def _run_experiment(experiment: Any, quiet: bool) -> int:
@@ -103,13 +103,13 @@ def _run_experiment(experiment: Any, quiet: bool) -> int:
     if not quiet:
         reporter = ProgressReporter()
         experiment.pm.register(reporter, name=f"progress-{id(reporter)}", distribution="nasforge-core")
-    console.print(f"experiment folder: {experiment.directory}")
+    console.print(f"experiment folder: {experiment.directory}", soft_wrap=True)
     try:
         result = experiment.run()
     except KeyboardInterrupt:
         if reporter is not None:
             reporter.stop()
-        console.print(f"\ninterrupted; finished trials are saved. Continue with: nasforge resume {experiment.directory}")
+        console.print(f"\ninterrupted; finished trials are saved. Continue with: nasforge resume {experiment.directory}", soft_wrap=True)
         return EXIT_INTERRUPTED
     finally:
         if reporter is not None:
@@ -227,7 +227,7 @@ class StatusCommand:
             if t.state in (TrialState.FAILED, TrialState.PRUNED):
                 console.print(f"  trial {t.number} {t.state.value}: {t.error}")
         if status in ("running", "interrupted") or counts["pending"] or counts["running"]:
-            console.print(f"  to continue: nasforge resume {args.directory}")
+            console.print(f"  to continue: nasforge resume {args.directory}", soft_wrap=True)
         return 0
 
 

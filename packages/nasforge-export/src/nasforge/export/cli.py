@@ -269,13 +269,13 @@ class ExportCommand:
             try:
                 result = exporter.export(model, sample, args.out, name, calibration, evaluation=evaluation, source=source)
             except ParityError as exc:
-                console.print(f"[red]parity failed[/] for {fmt}: {exc}")
+                console.print(f"[red]parity failed[/] for {fmt}: {exc}", soft_wrap=True)
                 failed = True
                 continue
             metrics = result.card.get("metrics") or {}
             acc = f", accuracy {metrics['accuracy']:.4f}" if "accuracy" in metrics else ""
             drop = f" (fp32 {metrics['accuracy_fp32']:.4f})" if "accuracy_fp32" in metrics else ""
-            console.print(f"{fmt}: {result.path} ({result.card['size_bytes']:,} bytes){acc}{drop}; {result.parity.summary() if result.parity else ''}; card {result.card_path}")
+            console.print(f"{fmt}: {result.path} ({result.card['size_bytes']:,} bytes){acc}{drop}; {result.parity.summary() if result.parity else ''}; card {result.card_path}", soft_wrap=True)
         return EXIT_PARITY_FAILED if failed else 0
 
 
@@ -316,5 +316,5 @@ class BenchCommand:
         report = bench.run()
         Console().print(report.table())
         if args.json:
-            Console().print(f"results: {report.write_json(args.json)}")
+            Console().print(f"results: {report.write_json(args.json)}", soft_wrap=True)
         return 0 if report.records else 1

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace
 from nasforge.strategies.model_based import Bananas, MLPEnsemble, _IndexCodec
+from nasforge.testing.strategies import random_search_best
 
 
 def interaction_space() -> SearchSpace:
@@ -49,24 +49,12 @@ def best_after(strategy, objective, n: int) -> float:
     return best
 
 
-def random_best(space, objective, n: int, seed: int) -> float:
-    rng = np.random.default_rng(seed)
-    seen: set[Architecture] = set()
-    best = -math.inf
-    while len(seen) < n:
-        arch = space.sample(rng)
-        if arch not in seen:
-            seen.add(arch)
-            best = max(best, objective(arch))
-    return best
-
-
 def test_beats_random_search_on_a_synthetic_objective_with_interactions():
     space = interaction_space()
     objective = InteractionObjective(space)
     n, seeds = 80, range(6)
     mine = [best_after(Bananas(space, seed=s), objective, n) for s in seeds]
-    baseline = [random_best(space, objective, n, seed=100 + s) for s in seeds]
+    baseline = [random_search_best(space, objective, seed=100 + s, n=n) for s in seeds]
     # Random search's mean best is well below; a learning strategy must clear it by a margin, not by luck.
     assert np.mean(mine) > np.mean(baseline) + 1.0, (np.mean(mine), np.mean(baseline))
     assert sum(m > b for m, b in zip(mine, baseline)) >= 5

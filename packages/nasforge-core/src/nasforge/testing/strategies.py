@@ -306,7 +306,8 @@ def check_outstanding_asks(factory: StrategyFactory, options: Mapping[str, Any] 
     assert len(more) == n, f"{_name(strategy)} stopped after {len(more)} further asks"
 
 
-def _random_baseline_best(space: SearchSpace, objective: SyntheticObjective, seed: int, n: int) -> float:
+def random_search_best(space: SearchSpace, objective: SyntheticObjective, seed: int, n: int) -> float:
+    """Best objective value of ``n`` distinct uniformly sampled architectures (the baseline to beat)."""
     rng = np.random.default_rng(seed)
     seen: set[Architecture] = set()
     best = -math.inf
@@ -333,7 +334,7 @@ def progress_report(
         history = run(strategy, objective, n_trials)
         assert history, f"{_name(strategy)} proposed nothing"
         strategy_bests.append(max(objective(arch) for arch, _ in history))
-        random_bests.append(_random_baseline_best(space, objective, seed + 1000, n_trials))
+        random_bests.append(random_search_best(space, objective, seed + 1000, n_trials))
     return float(np.mean(strategy_bests)), float(np.mean(random_bests))
 
 

@@ -24,36 +24,29 @@ with ``--config``. The output is ``torch.save`` of the whole module (``--save mo
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from nasforge.core.errors import UserError
+from nasforge.export.cli import build_model, load_checkpoint
 from torch import nn
 
-from nasforge.core.errors import ConfigError, UserError
-
 from .base import Compressor, ModelSpec
-from nasforge.export.cli import build_model, load_checkpoint
 
 
 def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
-    """Construct the compressor registered as ``name`` with ``options`` (unknown options are a ConfigError)."""
+    """Construct the compressor registered as ``name`` with ``options`` (unknown options are a ConfigError).
+
+    The same option check as a config's strategy, evaluator and executor options.
+    """
+    from nasforge.core.experiment import instantiate
     from nasforge.core.plugins import get_plugin_manager
 
     cls = get_plugin_manager().get("compressor", name)
-    params = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = [k for k in options if k not in params]
-    if unknown and not takes_any:
-        known = [p for p in params if params[p].kind is not inspect.Parameter.VAR_KEYWORD]
-        raise ConfigError(f"compressor.{name}", f"unknown option(s) {unknown}; {name!r} takes {known}")
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise ConfigError(f"compressor.{name}", str(exc)) from None
+    return instantiate(cls, (), dict(options), f"compressor.{name}", f"compressor {name!r}")
 
 
 def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: str | Path | None = None) -> nn.Module:

@@ -40,7 +40,7 @@ class SeededRandom(SearchStrategy):
 class Synthetic(Evaluator):
     """accuracy = a/10 (+0.05 when b == 'y'); params = 100 * (a + 1). Failure modes on request."""
 
-    metrics = ("accuracy", "params", "latency_ms", "pid")
+    metrics = ("accuracy", "params", "latency_ms", "pid", "setups")
 
     def __init__(self, space, fail_on=None, nan_on=None, sleep=0.0, hang_on=None, log_file=None, crash_on=None, block_on=None):
         super().__init__(space)
@@ -51,6 +51,13 @@ class Synthetic(Evaluator):
         self.block_on = set(block_on or [])
         self.sleep = float(sleep)
         self.log_file = log_file
+        self.setups: list[int] = []  # pids that set this copy up; teardown clears it
+
+    def setup(self, workdir):
+        self.setups.append(os.getpid())
+
+    def teardown(self):
+        self.setups.clear()
 
     def _log(self, event, number):
         if self.log_file:
@@ -77,7 +84,7 @@ class Synthetic(Evaluator):
         accuracy = math.nan if a in self.nan_on else a / 10 + (0.05 if architecture.get("b") == "y" else 0.0)
         (Path(context.directory) / "done.txt").write_text("ok")
         self._log("end", context.number)
-        return EvaluationResult({"accuracy": accuracy, "params": 100.0 * (a + 1), "latency_ms": float(a), "pid": float(os.getpid())})
+        return EvaluationResult({"accuracy": accuracy, "params": 100.0 * (a + 1), "latency_ms": float(a), "pid": float(os.getpid()), "setups": float(len(self.setups))})
 
 
 @hookimpl

@@ -207,6 +207,8 @@ def test_process_executor_runs_trials_in_parallel_workers_and_survives_a_dead_wo
     assert len(complete) == 12 - len(crashed)
     assert len({t.metrics["pid"] for t in complete}) >= 2  # really spread over worker processes
     assert os.getpid() not in {t.metrics["pid"] for t in complete}
+    # each worker set up its own copy; the driver's set-up state was released, not shipped along
+    assert {t.metrics["setups"] for t in complete} == {1.0}
     assert len({t.architecture for t in result.trials}) == 12
 
 

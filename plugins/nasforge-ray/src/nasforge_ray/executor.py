@@ -109,6 +109,8 @@ class RayExecutor(Executor):
     :param temp_dir: Ray's temporary folder for a local instance (default ``<experiment>/ray``).
     """
 
+    in_process = False
+
     def __init__(
         self,
         workers: int | None = None,

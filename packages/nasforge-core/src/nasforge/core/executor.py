@@ -41,6 +41,8 @@ class Executor(ABC):
 
     #: How many trials may be in flight at once.
     parallelism: int = 1
+    #: False when trials run in other processes, which set the evaluator up themselves.
+    in_process: bool = True
 
     def start(self, workdir: Path, evaluator: Evaluator) -> None:
         """Bind the experiment's evaluator and start workers."""
@@ -148,6 +150,8 @@ class LocalProcessExecutor(Executor):
     :param workers: processes running trials in parallel (default: number of CPUs).
     :param threads_per_worker: threads each worker's math libraries may use (default: CPUs / workers).
     """
+
+    in_process = False
 
     def __init__(self, workers: int | None = None, threads_per_worker: int | None = None) -> None:
         cpus = os.cpu_count() or 1

@@ -262,7 +262,12 @@ class Experiment:
         """Run until the budget is spent or the space is exhausted; safe to interrupt at any moment."""
         self.started_at = time.time()
         self.store.set_meta("status", "running")
+        # Set up here even when workers evaluate: a mistake found by setup (a missing dataset
+        # folder) then stops the run before any trial. Workers set up their own copy, so the
+        # driver's resources are released before the evaluator is shipped to them.
         self.evaluator.setup(self.directory)
+        if not self.executor.in_process:
+            self.evaluator.teardown()
         self.executor.start(self.directory, self.evaluator)
         self.pm.call_lifecycle("nasforge_before_experiment", experiment=self)
         retry = self.store.trials((TrialState.PENDING, TrialState.RUNNING))

@@ -309,6 +309,8 @@ class Experiment:
         (self.directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
         write_report(self.directory, self.config, result.trials, result.stop_reason)
         self.pm.call_lifecycle("nasforge_after_experiment", experiment=self, result=result)
+        if (self.directory / "deploy").is_dir():  # the after-search pipeline ran: its table joins the report
+            write_report(self.directory, self.config, result.trials, result.stop_reason)
         return result
 
     def _save_elapsed(self, status: str) -> None:

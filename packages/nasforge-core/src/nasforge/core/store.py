@@ -44,14 +44,23 @@ CREATE TABLE IF NOT EXISTS strategy_snapshot (id INTEGER PRIMARY KEY CHECK (id =
 class Store:
     """Reads and writes one experiment's database. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: str | Path, create: bool = False) -> None:
+    def __init__(self, path: str | Path, create: bool = False, read_only: bool = False) -> None:
         path = Path(path)
         if path.is_dir():
             path = path / DB_NAME
         if not create and not path.exists():
             raise UserError(f"no nasforge experiment at {str(path.parent)!r} (missing {DB_NAME}); give the folder 'nasforge run' printed")
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        if read_only:
+            # For watchers (the live report): never writes, never takes a write lock.
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30)
+            try:
+                self._log_len = self._db.execute("SELECT COUNT(*) FROM strategy_log").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                self._db.close()
+                raise UserError(f"{str(path)!r} is not a nasforge database: {exc}") from None
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open transactions explicitly, so each commit is deliberate.
         self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
         try:

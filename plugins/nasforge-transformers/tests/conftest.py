@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from nasforge_transformers.testing import save_tiny_model
 
 # no test may reach the network: transformers/huggingface_hub refuse to download with this set
 os.environ["HF_HUB_OFFLINE"] = "1"
+# trust_remote_code copies a folder's modeling code into this cache: keep it out of the home folder
+os.environ["HF_MODULES_CACHE"] = tempfile.mkdtemp(prefix="nasforge-hf-modules-")
 
 #: The offline data folder of the workspace (../shared/data/text from the project root).
 TEXT_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "text"

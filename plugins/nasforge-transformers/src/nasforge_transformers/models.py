@@ -106,7 +106,7 @@ def resolve_source(source: str | os.PathLike[str]) -> tuple[str, bool]:
 
 def family_of(config: Any) -> str:
     """``"encoder"``, ``"decoder"`` or ``"other"`` for a transformers config."""
-    model_type = getattr(config, "model_type", "")
+    model_type = str(getattr(config, "model_type", "")).removeprefix("nasforge_")  # extracted models
     if model_type in ENCODER_TYPES:
         return "encoder"
     if model_type in DECODER_TYPES:
@@ -120,7 +120,7 @@ def model_max_length(config: Any, tokenizer: Any = None) -> int:
     RoBERTa-style models offset positions by ``pad_token_id + 1``, so they accept that many fewer.
     """
     positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512
-    if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
+    if str(getattr(config, "model_type", "")).removeprefix("nasforge_") in {"roberta", "xlm-roberta", "camembert"}:
         positions -= (getattr(config, "pad_token_id", 1) or 1) + 1
     limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(limit, int) and 0 < limit < 1_000_000:
@@ -160,6 +160,10 @@ def load_model(source: str | os.PathLike[str], task: str = "classification", num
         raise UserError(f"task {task!r} is not one of {', '.join(TASKS)}")
     path, local = resolve_source(source)
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from nasforge_transformers.modeling_pruned import register_auto_classes
+
+    register_auto_classes()  # extracted (pruned) models load from this package's code, not the folder's copy
 
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=local)

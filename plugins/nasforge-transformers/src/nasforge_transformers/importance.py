@@ -1,0 +1,303 @@
+"""Elastic gates on a BERT-family encoder, head/neuron/layer importance, and rewiring.
+
+:class:`ElasticEncoder` puts a gate on every attention head (on the input of the attention output
+projection), every FFN neuron (on the input of the FFN down-projection) and every layer (the
+layer's output is ``x + g * (layer(x) - x)``; a dropped layer is skipped, not computed). The
+weights are not touched: the same model serves every sub-network, which is what one-shot
+weight-sharing search needs. :meth:`ElasticEncoder.apply` switches to the sub-network of a
+:class:`~nasforge_transformers.subnet_space.SubnetPlan`.
+
+:func:`compute_importance` is the first-order importance of Michel et al. (2019, "Are sixteen
+heads really better than one?") and DynaBERT's rewiring (Hou et al., 2020): with every gate at 1,
+the importance of a head, neuron or layer is the absolute gradient of the loss with respect to
+its gate, accumulated over a seeded sample of training batches. :func:`rewire` permutes each
+layer's heads and neurons so that the most important come first; after it, every sub-network of
+the :mod:`~nasforge_transformers.subnet_space` keeps index prefixes and inherits the most
+important weights. Importance is order-preserving under rewiring (:meth:`Importance.permuted`).
+
+Torch is imported lazily by the functions that need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from nasforge.core.errors import UserError
+
+from nasforge_transformers.subnet_space import ModelShape, SubnetPlan
+
+
+def encoder_layers(model: Any) -> Any:
+    """The ``ModuleList`` of BERT-family layers inside ``model`` (raises :class:`UserError` if none)."""
+    import torch.nn as nn
+
+    for _, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) > 0 and all(_is_bert_layer(m) for m in module):
+            return module
+    raise UserError(f"{type(model).__name__} has no BERT-family encoder layers (attention.self.query, intermediate.dense, output.dense); the sub-network space covers BERT-family encoders")
+
+
+def _is_bert_layer(module: Any) -> bool:
+    attention = getattr(module, "attention", None)
+    return (
+        attention is not None
+        and hasattr(getattr(attention, "self", None), "query")
+        and hasattr(getattr(attention, "output", None), "dense")
+        and hasattr(getattr(module, "intermediate", None), "dense")
+        and hasattr(getattr(module, "output", None), "dense")
+    )
+
+
+def encoder_shape(model: Any) -> ModelShape:
+    """Layers, heads per layer and FFN width of ``model``'s encoder (all layers must agree)."""
+    layers = encoder_layers(model)
+    heads = {int(layer.attention.self.num_attention_heads) for layer in layers}
+    widths = {int(layer.intermediate.dense.out_features) for layer in layers}
+    if len(heads) != 1 or len(widths) != 1:
+        raise UserError("the encoder's layers differ in heads or FFN width (an already pruned model); search the unpruned model")
+    return ModelShape(len(layers), heads.pop(), widths.pop())
+
+
+def logits_of(output: Any) -> Any:
+    """The logits of a model output (a ``ModelOutput`` with ``.logits``, a tuple or a tensor)."""
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    return output
+
+
+class ElasticEncoder:
+    """Gates on the heads, FFN neurons and layers of a BERT-family model (see the module docstring).
+
+    Use as a context manager, or call :meth:`close` to remove the hooks. ``apply(plan)`` selects a
+    sub-network, ``apply(None)`` the full model; ``enable_gradients()`` makes every gate a leaf
+    tensor whose ``.grad`` is the importance signal.
+    """
+
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        self.model = model
+        self.layers = encoder_layers(model)
+        self.shape = encoder_shape(model)
+        self.head_dim = int(self.layers[0].attention.self.attention_head_size)
+        self.head_gates: list[Any] = [None] * self.shape.num_layers
+        self.neuron_gates: list[Any] = [None] * self.shape.num_layers
+        self.layer_gates: list[Any] = [None] * self.shape.num_layers
+        self.active = [True] * self.shape.num_layers
+        self._torch = torch
+        self._handles: list[Any] = []
+        for i, layer in enumerate(self.layers):
+            self._handles.append(layer.attention.output.dense.register_forward_pre_hook(partial(self._gate_heads, i)))
+            self._handles.append(layer.output.dense.register_forward_pre_hook(partial(self._gate_neurons, i)))
+            layer.forward = partial(self._layer_forward, i, layer.forward)
+
+    # -- hooks --------------------------------------------------------------------------------
+    def _gate_heads(self, i: int, module: Any, args: tuple[Any, ...]) -> Any:
+        gate = self.head_gates[i]
+        if gate is None:
+            return None
+        x = args[0]
+        return (x * gate.repeat_interleave(self.head_dim).to(x.dtype), *args[1:])
+
+    def _gate_neurons(self, i: int, module: Any, args: tuple[Any, ...]) -> Any:
+        gate = self.neuron_gates[i]
+        if gate is None:
+            return None
+        return (args[0] * gate.to(args[0].dtype), *args[1:])
+
+    def _layer_forward(self, i: int, forward: Callable[..., Any], hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.active[i]:
+            return hidden_states
+        out = forward(hidden_states, *args, **kwargs)
+        gate = self.layer_gates[i]
+        if gate is None:
+            return out
+        main = out[0] if isinstance(out, tuple) else out
+        mixed = hidden_states + gate * (main - hidden_states)
+        return (mixed, *out[1:]) if isinstance(out, tuple) else mixed
+
+    # -- control ------------------------------------------------------------------------------
+    def apply(self, plan: SubnetPlan | None) -> None:
+        """Select the sub-network ``plan`` keeps (``None``: the full model)."""
+        torch = self._torch
+        n = self.shape.num_layers
+        self.head_gates, self.neuron_gates, self.layer_gates = [None] * n, [None] * n, [None] * n
+        if plan is None:
+            self.active = [True] * n
+            return
+        if plan.shape != self.shape:
+            raise UserError(f"the sub-network plan is for a model of shape {plan.shape}, this model is {self.shape}")
+        self.active = [i in plan.layers for i in range(n)]
+        device = next(self.model.parameters()).device
+        for layer, heads, neurons in zip(plan.layers, plan.heads, plan.neurons):
+            if len(heads) < self.shape.num_heads:
+                gate = torch.zeros(self.shape.num_heads, device=device)
+                gate[list(heads)] = 1.0
+                self.head_gates[layer] = gate
+            if len(neurons) < self.shape.intermediate_size:
+                gate = torch.zeros(self.shape.intermediate_size, device=device)
+                gate[list(neurons)] = 1.0
+                self.neuron_gates[layer] = gate
+
+    def enable_gradients(self) -> None:
+        """Full model with every gate a ones tensor that requires a gradient."""
+        torch = self._torch
+        device = next(self.model.parameters()).device
+        n = self.shape.num_layers
+        self.active = [True] * n
+        self.head_gates = [torch.ones(self.shape.num_heads, device=device, requires_grad=True) for _ in range(n)]
+        self.neuron_gates = [torch.ones(self.shape.intermediate_size, device=device, requires_grad=True) for _ in range(n)]
+        self.layer_gates = [torch.ones((), device=device, requires_grad=True) for _ in range(n)]
+
+    def close(self) -> None:
+        """Remove the hooks; the model is as it was."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        for layer in self.layers:
+            layer.__dict__.pop("forward", None)
+
+    def __enter__(self) -> ElasticEncoder:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@dataclass
+class Importance:
+    """Importance scores: ``heads[l][h]``, ``neurons[l][n]`` and ``layers[l]`` (higher = more important)."""
+
+    heads: list[list[float]]
+    neurons: list[list[float]]
+    layers: list[float]
+    batches: int
+
+    def head_order(self) -> list[list[int]]:
+        return [_descending(scores) for scores in self.heads]
+
+    def neuron_order(self) -> list[list[int]]:
+        return [_descending(scores) for scores in self.neurons]
+
+    def layer_order(self) -> list[int]:
+        return _descending(self.layers)
+
+    def permuted(self, head_order: list[list[int]], neuron_order: list[list[int]]) -> Importance:
+        """The scores after :func:`rewire` moved head ``head_order[l][j]`` to position ``j``."""
+        return Importance(
+            [[h[j] for j in order] for h, order in zip(self.heads, head_order)],
+            [[n[j] for j in order] for n, order in zip(self.neurons, neuron_order)],
+            list(self.layers),
+            self.batches,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"heads": self.heads, "neurons": self.neurons, "layers": self.layers, "batches": self.batches}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Importance:
+        return cls([list(map(float, h)) for h in data["heads"]], [list(map(float, n)) for n in data["neurons"]], list(map(float, data["layers"])), int(data["batches"]))
+
+
+def _descending(scores: list[float]) -> list[int]:
+    # stable: ties keep the original order, so an all-zero score leaves the model as it is
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+
+
+def compute_importance(model: Any, batches: Iterable[Mapping[str, Any]], loss_fn: Callable[[Any, Mapping[str, Any]], Any]) -> Importance:
+    """Accumulate ``|d loss / d gate|`` over ``batches`` for every head, neuron and layer.
+
+    ``batches`` yields model inputs (tensors on the model's device); ``loss_fn(logits, batch)``
+    returns the scalar loss (cross-entropy on labels, or a distillation loss). The model runs in
+    eval mode (no dropout) and its parameters get no gradients; both are restored afterwards.
+    """
+    import torch
+
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    elastic = ElasticEncoder(model)
+    shape = elastic.shape
+    heads = torch.zeros(shape.num_layers, shape.num_heads)
+    neurons = torch.zeros(shape.num_layers, shape.intermediate_size)
+    layers = torch.zeros(shape.num_layers)
+    count = 0
+    try:
+        elastic.enable_gradients()
+        for batch in batches:
+            inputs = {k: v for k, v in batch.items() if k not in ("labels", "index")}
+            loss = loss_fn(logits_of(model(**inputs)), batch)
+            gates = [*elastic.head_gates, *elastic.neuron_gates, *elastic.layer_gates]
+            grads = torch.autograd.grad(loss, gates, allow_unused=True)
+            n = shape.num_layers
+            for i in range(n):
+                for target, grad in ((heads, grads[i]), (neurons, grads[n + i]), (layers, grads[2 * n + i])):
+                    if grad is not None:
+                        target[i] += grad.detach().abs().cpu()
+            count += 1
+    finally:
+        elastic.close()
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+    if count == 0:
+        raise UserError("importance needs at least one batch of training data")
+    return Importance(heads.tolist(), neurons.tolist(), layers.tolist(), count)
+
+
+def rewire(model: Any, importance: Importance) -> tuple[list[list[int]], list[list[int]]]:
+    """Reorder every layer's heads and FFN neurons, most important first (in place).
+
+    The function the model computes is unchanged (a permutation of heads and of neurons inside a
+    layer). Returns ``(head_order, neuron_order)``: position ``j`` of layer ``l`` now holds what
+    was head / neuron ``order[l][j]``.
+    """
+    import torch
+
+    layers = encoder_layers(model)
+    head_order, neuron_order = importance.head_order(), importance.neuron_order()
+    with torch.no_grad():
+        for layer, h_order, n_order in zip(layers, head_order, neuron_order):
+            d = int(layer.attention.self.attention_head_size)
+            idx = torch.tensor([h * d + k for h in h_order for k in range(d)], dtype=torch.long)
+            for lin in (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value):
+                _permute_rows(lin, idx)
+            _permute_columns(layer.attention.output.dense, idx)
+            n_idx = torch.tensor(n_order, dtype=torch.long)
+            _permute_rows(layer.intermediate.dense, n_idx)
+            _permute_columns(layer.output.dense, n_idx)
+    return head_order, neuron_order
+
+
+def _permute_rows(linear: Any, idx: Any) -> None:
+    linear.weight.copy_(linear.weight[idx.to(linear.weight.device)])
+    if linear.bias is not None:
+        linear.bias.copy_(linear.bias[idx.to(linear.bias.device)])
+
+
+def _permute_columns(linear: Any, idx: Any) -> None:
+    linear.weight.copy_(linear.weight[:, idx.to(linear.weight.device)])
+
+
+def subnet_params(shape: ModelShape, plan: SubnetPlan, total_params: int, hidden_size: int, layer_params: int) -> int:
+    """Parameters of the extracted sub-network, from the full model's count (no extraction needed).
+
+    ``layer_params`` is the parameter count of one full encoder layer.
+    """
+    d = hidden_size // shape.num_heads
+    removed = (shape.num_layers - len(plan.layers)) * layer_params
+    for heads, neurons in zip(plan.heads, plan.neurons):
+        gone_heads = shape.num_heads - len(heads)
+        gone_neurons = shape.intermediate_size - len(neurons)
+        removed += gone_heads * d * (3 * hidden_size + 3)  # query/key/value rows and biases
+        removed += gone_heads * d * hidden_size  # attention output columns
+        removed += gone_neurons * (hidden_size + 1)  # FFN up-projection rows and biases
+        removed += gone_neurons * hidden_size  # FFN down-projection columns
+    return int(total_params - removed)

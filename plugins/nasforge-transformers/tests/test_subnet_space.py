@@ -133,3 +133,24 @@ def test_subnet_params_match_a_physically_pruned_count():
     expected -= 2 * d * (3 * 32 + 3) + 2 * d * 32  # two heads of layer 0
     expected -= 36 * (32 + 1) + 36 * 32 + 24 * (32 + 1) + 24 * 32  # FFN neurons of both layers
     assert subnet_params(shape, plan, total, 32, layer_params) == expected
+
+
+def test_sliced_subnetwork_computes_what_the_gates_compute():
+    from nasforge_transformers.importance import slice_subnetwork
+
+    model = tiny_bert(seed=3)
+    b = batch()
+    shape = encoder_shape(model)
+    arch = {"layers": 3, "heads_1": 0.25, "ffn_1": 0.5, "heads_2": 1.0, "ffn_2": 0.25, "heads_3": 0.5, "ffn_3": 1.0}
+    plan = subnetwork_plan(arch, shape, "spread", head_order=[[2, 0, 3, 1]] * 4, neuron_order=[list(range(47, -1, -1))] * 4)
+    with ElasticEncoder(model) as elastic:
+        elastic.apply(plan)
+        gated = logits(model, b)
+    small = slice_subnetwork(model, plan)
+    assert len(small.bert.encoder.layer) == 3
+    assert small.bert.encoder.layer[0].attention.self.query.out_features == 8
+    assert small.bert.encoder.layer[1].intermediate.dense.out_features == 12
+    assert torch.allclose(logits(small, b), gated, atol=1e-5)
+    total = sum(p.numel() for p in model.parameters())
+    layer_params = sum(p.numel() for p in model.bert.encoder.layer[0].parameters())
+    assert subnet_params(shape, plan, total, 32, layer_params) == sum(p.numel() for p in small.parameters())

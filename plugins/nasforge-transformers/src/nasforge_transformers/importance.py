@@ -20,7 +20,8 @@ Torch is imported lazily by the functions that need it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -91,6 +92,9 @@ class ElasticEncoder:
         self.active = [True] * self.shape.num_layers
         self._torch = torch
         self._handles: list[Any] = []
+        self._install()
+
+    def _install(self) -> None:
         for i, layer in enumerate(self.layers):
             self._handles.append(layer.attention.output.dense.register_forward_pre_hook(partial(self._gate_heads, i)))
             self._handles.append(layer.output.dense.register_forward_pre_hook(partial(self._gate_neurons, i)))
@@ -161,6 +165,15 @@ class ElasticEncoder:
         self._handles = []
         for layer in self.layers:
             layer.__dict__.pop("forward", None)
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """The plain model inside the block (hooks removed, e.g. to copy it), gates back after."""
+        self.close()
+        try:
+            yield
+        finally:
+            self._install()
 
     def __enter__(self) -> ElasticEncoder:
         return self
@@ -301,3 +314,63 @@ def subnet_params(shape: ModelShape, plan: SubnetPlan, total_params: int, hidden
         removed += gone_neurons * (hidden_size + 1)  # FFN up-projection rows and biases
         removed += gone_neurons * hidden_size  # FFN down-projection columns
     return int(total_params - removed)
+
+
+def slice_subnetwork(model: Any, plan: SubnetPlan) -> Any:
+    """A copy of ``model`` with the parts ``plan`` drops physically removed (in memory).
+
+    Attention heads (query/key/value rows, output-projection columns), FFN neurons (up-projection
+    rows, down-projection columns) and whole layers are cut out, so the copy is smaller and
+    faster; with the same inputs it computes what :meth:`ElasticEncoder.apply` computes with
+    gates (suspend an :class:`ElasticEncoder` on ``model`` around the call). Layers may end up with different numbers of heads and neurons, which a plain
+    ``BertConfig`` cannot describe: saving such a model is the job of the plugin's extraction.
+    """
+    import copy
+
+    import torch
+
+    if encoder_shape(model) != plan.shape:
+        raise UserError(f"the sub-network plan is for a model of shape {plan.shape}, this model is {encoder_shape(model)}")
+    small = copy.deepcopy(model)
+    layers = encoder_layers(small)
+    with torch.no_grad():
+        for index, heads, neurons in zip(plan.layers, plan.heads, plan.neurons):
+            layer = layers[index]
+            attention = layer.attention.self
+            d = int(attention.attention_head_size)
+            rows = torch.tensor([h * d + k for h in heads for k in range(d)], dtype=torch.long)
+            for name in ("query", "key", "value"):
+                setattr(attention, name, _keep_rows(getattr(attention, name), rows))
+            layer.attention.output.dense = _keep_columns(layer.attention.output.dense, rows)
+            attention.num_attention_heads = len(heads)
+            attention.all_head_size = len(heads) * d
+            n_rows = torch.tensor(list(neurons), dtype=torch.long)
+            layer.intermediate.dense = _keep_rows(layer.intermediate.dense, n_rows)
+            layer.output.dense = _keep_columns(layer.output.dense, n_rows)
+    for index in sorted(set(range(len(layers))) - set(plan.layers), reverse=True):
+        del layers[index]
+    for position, layer in enumerate(layers):
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = position
+    return small
+
+
+def _keep_rows(linear: Any, rows: Any) -> Any:
+    import torch.nn as nn
+
+    out = nn.Linear(linear.in_features, len(rows), bias=linear.bias is not None, device=linear.weight.device, dtype=linear.weight.dtype)
+    out.weight.copy_(linear.weight[rows])
+    if linear.bias is not None:
+        out.bias.copy_(linear.bias[rows])
+    return out
+
+
+def _keep_columns(linear: Any, columns: Any) -> Any:
+    import torch.nn as nn
+
+    out = nn.Linear(len(columns), linear.out_features, bias=linear.bias is not None, device=linear.weight.device, dtype=linear.weight.dtype)
+    out.weight.copy_(linear.weight[:, columns])
+    if linear.bias is not None:
+        out.bias.copy_(linear.bias)
+    return out

@@ -1,0 +1,127 @@
+"""Inference latency of a sequence classifier: eager PyTorch or onnxruntime on the CPU, fixed threads.
+
+:func:`measure_latency` times ``runs`` inferences (after ``warmup`` untimed ones) of one batch of
+``batch_size`` sequences of exactly ``seq_len`` tokens (what a deployment padded to that length
+sees) and returns the median in milliseconds. ``backend="onnxruntime"`` exports the model to a
+temporary ONNX file first (inputs ``input_ids`` and ``attention_mask``, dynamic batch and sequence
+axes) and runs it with ``intra_op_num_threads=threads``; ``"torch"`` times eager PyTorch with
+``torch.set_num_threads(threads)``. Torch and onnxruntime are imported when called.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nasforge.core.errors import UserError
+
+BACKENDS = ("onnxruntime", "torch")
+
+
+def example_inputs(model: Any, batch_size: int = 1, seq_len: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Seeded random token ids (no padding) of the model's vocabulary, with an all-ones mask."""
+    import torch
+
+    vocab = int(getattr(model.config, "vocab_size", 1000))
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(min(999, vocab - 1), vocab, (batch_size, seq_len), generator=g) if vocab > 1000 else torch.randint(1, vocab, (batch_size, seq_len), generator=g)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+class _Logits:
+    """Wraps a classifier so ``forward(input_ids, attention_mask)`` returns the logits tensor."""
+
+    def __new__(cls, model: Any) -> Any:
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+                return out.logits if hasattr(out, "logits") else out[0]
+
+        return Wrapper(model)
+
+
+def export_classifier_onnx(model: Any, path: str | os.PathLike[str], seq_len: int = 16, opset: int = 17) -> Path:
+    """Export a sequence classifier to ONNX with dynamic batch and sequence axes (TorchScript exporter)."""
+    import io
+    import contextlib
+
+    import torch
+
+    path = Path(path)
+    inputs = example_inputs(model, 2, seq_len)
+    wrapper = _Logits(model).eval()
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        torch.onnx.export(
+            wrapper,
+            (inputs["input_ids"], inputs["attention_mask"]),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    return path
+
+
+def time_median(fn: Callable[[], Any], runs: int, warmup: int) -> float:
+    """Median milliseconds of ``fn()`` over ``runs`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return float(statistics.median(times))
+
+
+def onnxruntime_session(path: str | os.PathLike[str], threads: int = 1) -> Any:
+    """An onnxruntime CPU session with fixed intra- and inter-op thread counts."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise UserError(f"latency_backend 'onnxruntime' needs the onnxruntime package (pip install onnxruntime): {exc}") from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def measure_latency(model: Any, backend: str = "onnxruntime", batch_size: int = 1, seq_len: int = 64, threads: int = 1, runs: int = 20, warmup: int = 5) -> float:
+    """Median latency in ms of one batch (see the module docstring)."""
+    import torch
+
+    if backend not in BACKENDS:
+        raise UserError(f"latency backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    inputs = example_inputs(model, batch_size, seq_len)
+    was_training = model.training
+    model.eval()
+    try:
+        if backend == "torch":
+            previous = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                with torch.inference_mode():
+                    return time_median(lambda: model(**inputs), runs, warmup)
+            finally:
+                torch.set_num_threads(previous)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_classifier_onnx(model, Path(tmp) / "model.onnx")
+            session = onnxruntime_session(path, threads)
+            feed = {k: v.numpy() for k, v in inputs.items()}
+            return time_median(lambda: session.run(None, feed), runs, warmup)
+    finally:
+        model.train(was_training)

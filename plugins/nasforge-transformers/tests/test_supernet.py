@@ -1,0 +1,147 @@
+"""The one-shot super-network and the multi-trial evaluator, end to end on a tiny random BERT."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasforge.core.errors import ConfigError, UserError
+from nasforge.core.evaluator import TrialContext
+from nasforge_transformers.data import encode, load_text_classification
+from nasforge_transformers.importance import encoder_shape
+from nasforge_transformers.subnet_space import subnetwork_plan, transformer_subnet_space
+from nasforge_transformers.supernet import MultiTrialEvaluator, OneShotEvaluator, SupernetOptions, train_supernet
+from nasforge_transformers.testing import SENTENCES, tiny_model
+
+
+@pytest.fixture(scope="module")
+def sentiment_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "sentiment.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i in range(6):
+            for j, text in enumerate(SENTENCES):
+                writer.writerow([text, "pos" if j < 4 else "neg"])
+    return path
+
+
+def options(csv_path: Path, model_dir: Path, **extra):
+    base = dict(
+        model=str(model_dir), dataset=str(csv_path), dataset_options={"valid_fraction": 0.25}, max_seq_length=16,
+        teacher_finetune={"max_steps": 6, "batch_size": 8, "lr": 1e-3}, importance_batches=2, eval_samples=None,
+        latency_backend="torch", latency_runs=2, threads=1,
+    )
+    base.update(extra)
+    return base
+
+
+def context(tmp_path: Path, number: int = 0) -> TrialContext:
+    return TrialContext(number=number, seed=number, directory=tmp_path / "trials" / f"{number:05d}")
+
+
+def test_oneshot_trains_once_then_scores_subnetworks_in_seconds(tmp_path, sentiment_csv, tiny_bert_dir):
+    space = transformer_subnet_space(num_layers=2)
+    evaluator = OneShotEvaluator(space, supernet={"max_steps": 4, "batch_size": 8, "lr": 1e-3}, **options(sentiment_csv, tiny_bert_dir))
+    evaluator.setup(tmp_path)
+    folder = tmp_path / "transformer"
+    for name in ("teacher/config.json", "teacher_logits.pt", "importance.json", "supernet.pt", "progress.json", "teacher_eval.json"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "supernet.ckpt").exists()
+    big = {"layers": 2, "heads_1": 1.0, "ffn_1": 1.0, "heads_2": 1.0, "ffn_2": 1.0}
+    small = {"layers": 1, "heads_1": 0.25, "ffn_1": 0.25}
+    r_big = evaluator.evaluate(big, context(tmp_path, 0))
+    r_small = evaluator.evaluate(small, context(tmp_path, 1))
+    for r in (r_big, r_small):
+        assert set(OneShotEvaluator.metrics) <= set(r.metrics)
+        assert 0.0 <= r.metrics["accuracy"] <= 1.0 and r.metrics["latency_ms"] > 0
+    assert r_small.metrics["params"] < r_big.metrics["params"]
+    assert r_small.metrics["layers"] == 1
+    assert (tmp_path / "trials" / "00001" / "subnet.json").is_file()
+    # the full sub-network's params equal the teacher's
+    teacher = torch.nn.Module()
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(folder / "teacher")
+    assert r_big.metrics["params"] == sum(p.numel() for p in teacher.parameters())
+    evaluator.teardown()
+    # a second set-up (resume, or a worker process) reuses every stage instead of training again
+    stamp = (folder / "supernet.pt").stat().st_mtime_ns
+    again = OneShotEvaluator(space, supernet={"max_steps": 4, "batch_size": 8, "lr": 1e-3}, **options(sentiment_csv, tiny_bert_dir))
+    again.setup(tmp_path)
+    assert (folder / "supernet.pt").stat().st_mtime_ns == stamp
+    assert again.evaluate(small, context(tmp_path, 2)).metrics["accuracy"] == r_small.metrics["accuracy"]
+    again.teardown()
+
+
+def test_supernet_training_resumes_after_a_crash_to_the_same_weights(tmp_path, sentiment_csv):
+    model, tokenizer = tiny_model("encoder", seed=4)
+    data = load_text_classification(str(sentiment_csv), valid_fraction=0.25)
+    train = encode(tokenizer, data.train, 16)
+    teacher = torch.randn(len(train), 2)
+    space = transformer_subnet_space(num_layers=2)
+    shape = encoder_shape(model)
+    plan_of = lambda arch: subnetwork_plan(arch, shape)  # noqa: E731
+    opts = SupernetOptions(max_steps=6, batch_size=8, lr=1e-3, checkpoint_every=2, log_every=2)
+    reference = tiny_model("encoder", seed=4)[0]
+    info = train_supernet(reference, space, plan_of, train, teacher, opts, tmp_path / "ref.ckpt")
+    assert info["steps"] == 6 and info["stop"] == "max_steps"
+
+    calls = {"n": 0}
+
+    def crashing(arch):
+        calls["n"] += 1
+        if calls["n"] > 4 * 5:  # 4 sub-networks per step: dies during step 6, after the step-4 checkpoint
+            raise KeyboardInterrupt("kill")
+        return plan_of(arch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(model, space, crashing, train, teacher, opts, tmp_path / "run.ckpt")
+    assert (tmp_path / "run.ckpt").is_file()
+    fresh = tiny_model("encoder", seed=99)[0]  # the checkpoint, not this init, must decide the result
+    info = train_supernet(fresh, space, plan_of, train, teacher, opts, tmp_path / "run.ckpt")
+    assert info["steps"] == 6
+    for (name, a), b in zip(reference.state_dict().items(), fresh.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    # other options (not just another time budget) refuse the checkpoint
+    with pytest.raises(UserError):
+        train_supernet(fresh, space, plan_of, train, teacher, SupernetOptions(max_steps=6, batch_size=4), tmp_path / "run.ckpt")
+
+
+def test_supernet_time_budget_stops_and_saves(tmp_path, sentiment_csv):
+    model, tokenizer = tiny_model("encoder", seed=4)
+    train = encode(tokenizer, load_text_classification(str(sentiment_csv), valid_fraction=0.25).train, 16)
+    shape = encoder_shape(model)
+    info = train_supernet(model, transformer_subnet_space(num_layers=2), lambda a: subnetwork_plan(a, shape), train, None,
+                          SupernetOptions(max_steps=10_000, max_seconds=0.5, batch_size=8), tmp_path / "s.ckpt")
+    assert info["stop"] == "max_seconds" and 0 < info["steps"] < 10_000
+    assert (tmp_path / "s.ckpt").is_file()
+
+
+def test_multitrial_finetunes_each_subnetwork(tmp_path, sentiment_csv, tiny_bert_dir):
+    space = transformer_subnet_space(num_layers=2)
+    evaluator = MultiTrialEvaluator(space, finetune_steps=3, finetune={"batch_size": 8, "lr": 1e-3}, save_model=True, **options(sentiment_csv, tiny_bert_dir))
+    evaluator.setup(tmp_path)
+    ctx = context(tmp_path, 3)
+    result = evaluator.evaluate({"layers": 1, "heads_1": 0.5, "ffn_1": 0.25}, ctx)
+    assert result.metrics["layers"] == 1 and 0 <= result.metrics["accuracy"] <= 1
+    assert [step for step, _ in ctx.reports] == [3]
+    state = torch.load(ctx.directory / "model.pt", weights_only=True)
+    assert state["bert.encoder.layer.0.intermediate.dense.weight"].shape[0] == 16
+    assert not (ctx.directory / "finetune.ckpt").exists()
+
+
+def test_bad_options_are_config_errors(sentiment_csv, tiny_bert_dir):
+    space = transformer_subnet_space(num_layers=2)
+    for bad in ({"latency_backend": "tensorrt"}, {"supernet": {"max_step": 3}}, {"eval_samples": 0}, {"max_seq_length": 1}, {"teacher_finetune": {"epoch": 1}}):
+        with pytest.raises(ConfigError):
+            OneShotEvaluator(space, **{**options(sentiment_csv, tiny_bert_dir), **bad})
+
+
+def test_space_deeper_than_the_model_is_refused(tmp_path, sentiment_csv, tiny_bert_dir):
+    evaluator = MultiTrialEvaluator(transformer_subnet_space(num_layers=4), **options(sentiment_csv, tiny_bert_dir))
+    with pytest.raises(ConfigError, match="num_layers"):
+        evaluator.setup(tmp_path)

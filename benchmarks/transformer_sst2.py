@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--strategy", default="evolution")
     p.add_argument("--finalists", type=int, default=3, help="Pareto sub-networks extracted, fine-tuned and exported")
     p.add_argument("--final-steps", type=int, default=300, help="distillation fine-tune steps of B and C")
-    p.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for training (1 suits a shared machine: more threads oversubscribe it)")
     p.add_argument("--seq-len", type=int, default=64, help="latency: tokens per sequence")
     p.add_argument("--rounds", type=int, default=10, help="latency: interleaved rounds")
     p.add_argument("--runs", type=int, default=20, help="latency: timed runs per contender per round")

@@ -154,3 +154,18 @@ def test_sliced_subnetwork_computes_what_the_gates_compute():
     total = sum(p.numel() for p in model.parameters())
     layer_params = sum(p.numel() for p in model.bert.encoder.layer[0].parameters())
     assert subnet_params(shape, plan, total, 32, layer_params) == sum(p.numel() for p in small.parameters())
+
+
+def test_space_and_evaluators_are_registered_through_the_plugin():
+    from nasforge.core.plugins import get_plugin_manager
+    from nasforge_transformers.supernet import MultiTrialEvaluator, OneShotEvaluator
+
+    pm = get_plugin_manager()
+    assert pm.get("space", "transformer_subnet") is transformer_subnet_space
+    assert pm.get("evaluator", "transformer_oneshot") is OneShotEvaluator
+    assert pm.get("evaluator", "transformer_multitrial") is MultiTrialEvaluator
+
+
+def test_space_reads_the_layer_count_from_a_model_folder(tiny_bert_dir):
+    space = transformer_subnet_space(model=str(tiny_bert_dir))
+    assert max(space["layers"].domain) == 2

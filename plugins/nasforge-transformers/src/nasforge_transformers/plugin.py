@@ -6,4 +6,21 @@ import torch or transformers at module level; register classes whose modules imp
 
 from __future__ import annotations
 
-from nasforge.core.hookspecs import hookimpl  # noqa: F401  (the hooks below use it)
+from typing import Any
+
+from nasforge.core.hookspecs import hookimpl
+
+
+@hookimpl
+def nasforge_register_spaces(register: Any) -> None:
+    from nasforge_transformers.subnet_space import transformer_subnet_space
+
+    register("transformer_subnet", transformer_subnet_space, "Sub-networks of a pretrained BERT-family encoder: layers kept, heads and FFN width per layer (fractions)")
+
+
+@hookimpl
+def nasforge_register_evaluators(register: Any) -> None:
+    from nasforge_transformers.supernet import MultiTrialEvaluator, OneShotEvaluator
+
+    register("transformer_oneshot", OneShotEvaluator, "Train an elastic transformer super-network once, then score sub-networks with inherited weights in seconds")
+    register("transformer_multitrial", MultiTrialEvaluator, "Extract each transformer sub-network and fine-tune it with distillation for a few hundred steps")

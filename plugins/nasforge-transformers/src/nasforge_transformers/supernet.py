@@ -168,7 +168,7 @@ def train_supernet(
     """
     import torch
 
-    from nasforge_transformers.finetune import distillation_loss, forward_logits, linear_warmup, make_optimizer
+    from nasforge_transformers.training import distillation_loss, forward_logits, linear_warmup, make_optimizer
     from nasforge_transformers.importance import ElasticEncoder
 
     if teacher_logits is not None and int(teacher_logits.shape[0]) != len(train):
@@ -218,7 +218,7 @@ def train_supernet(
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"super-network training diverged at step {step + 1}: loss is {float(loss)} (lower supernet.lr?)")
                 (loss / len(archs)).backward()
-                step_loss += float(loss) / len(archs)
+                step_loss += float(loss.detach()) / len(archs)
             if options.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
             optimizer.step()
@@ -253,7 +253,7 @@ class _TransformerSubnetEvaluator(Evaluator):
     :param dataset: ``sst2``, ``trec`` or a CSV path; ``dataset_options`` go to
         :func:`~nasforge_transformers.data.load_text_classification` (``root``, ``text_column`` ...).
     :param max_seq_length: longest tokenised sentence (longer ones are truncated).
-    :param teacher_finetune: :class:`~nasforge_transformers.finetune.FinetuneOptions` of the teacher.
+    :param teacher_finetune: :class:`~nasforge_transformers.training.FinetuneOptions` of the teacher.
     :param importance_batches: training batches (a seeded sample) the importance is measured on.
     :param eval_samples: dev sentences a trial is scored on (seeded stratified sample; ``null``: all).
     :param latency_backend: ``onnxruntime`` or ``torch``; ``latency_threads``, ``latency_batch``,
@@ -286,7 +286,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         seed: int = 0,
     ) -> None:
         super().__init__(space)
-        from nasforge_transformers.finetune import FinetuneOptions
+        from nasforge_transformers.training import FinetuneOptions
 
         for name in ("layers", "heads_1", "ffn_1"):
             try:
@@ -347,7 +347,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         import torch
 
         from nasforge_transformers.data import encode, load_text_classification, stratified_sample
-        from nasforge_transformers.finetune import evaluate, finetune, teacher_logits
+        from nasforge_transformers.training import evaluate, finetune, teacher_logits
         from nasforge_transformers.importance import compute_importance, encoder_shape, rewire
         from nasforge_transformers.models import load_model
 
@@ -422,7 +422,7 @@ class _TransformerSubnetEvaluator(Evaluator):
     # -- measuring one sub-network -------------------------------------------------------------
     def measure(self, model: Any, plan: SubnetPlan, context: TrialContext | None, elastic: Any = None) -> dict[str, float]:
         """Accuracy/loss of ``model`` (gated by ``elastic`` when given) and the extracted sub-network's size and latency."""
-        from nasforge_transformers.finetune import evaluate
+        from nasforge_transformers.training import evaluate
         from nasforge_transformers.importance import slice_subnetwork, subnet_params
         from nasforge_transformers.latency import measure_latency
 
@@ -524,11 +524,11 @@ class OneShotEvaluator(_TransformerSubnetEvaluator):
 class MultiTrialEvaluator(_TransformerSubnetEvaluator):
     """``transformer_multitrial``: each trial extracts its sub-network from the rewired teacher and
     fine-tunes it with distillation for ``finetune_steps`` (options of ``finetune``:
-    :class:`~nasforge_transformers.finetune.FinetuneOptions`; ``save_model`` keeps the weights)."""
+    :class:`~nasforge_transformers.training.FinetuneOptions`; ``save_model`` keeps the weights)."""
 
     def __init__(self, space: SearchSpace, finetune_steps: int = 300, finetune: Mapping[str, Any] | None = None, save_model: bool = False, **options: Any) -> None:
         super().__init__(space, **options)
-        from nasforge_transformers.finetune import FinetuneOptions
+        from nasforge_transformers.training import FinetuneOptions
 
         if isinstance(finetune_steps, bool) or not isinstance(finetune_steps, int) or finetune_steps < 1:
             raise ConfigError(f"{OPTION}.finetune_steps", f"must be a positive integer, got {finetune_steps!r}")
@@ -548,7 +548,7 @@ class MultiTrialEvaluator(_TransformerSubnetEvaluator):
     def evaluate(self, architecture: Architecture, context: TrialContext) -> EvaluationResult:
         from dataclasses import replace
 
-        from nasforge_transformers.finetune import finetune
+        from nasforge_transformers.training import finetune
         from nasforge_transformers.importance import slice_subnetwork
 
         state = self._require()

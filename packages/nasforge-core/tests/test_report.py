@@ -3,7 +3,6 @@ import re
 
 import pytest
 from conftest import synthetic_config
-
 from nasforge.core import report as report_module
 from nasforge.core.cli import main
 from nasforge.core.config import validate_config
@@ -11,7 +10,7 @@ from nasforge.core.experiment import Experiment
 
 
 def _page_data(text):
-    return json.loads(re.search(r"const NF_DATA = (.*?);\nconst NF_LIVE", text, re.S).group(1))
+    return json.loads(re.search(r"const NF_DATA = (.*?);\nconst NF_LIVE", text, re.DOTALL).group(1))
 
 
 def test_run_writes_a_self_contained_report_with_the_exact_front_and_a_step_curve(tmp_path, pm):

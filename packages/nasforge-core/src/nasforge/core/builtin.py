@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -18,33 +20,67 @@ class FunctionEvaluator(Evaluator):
     """Scores an architecture with a plain Python function ``module:function`` (no training).
 
     The function is called as ``fn(architecture_dict)`` and returns a mapping of metric names to
-    numbers. Useful for synthetic benchmarks, tabular lookups and tests.
+    numbers. The module is imported from the installed packages or, failing that, from the
+    current folder (``toy.py`` next to the config is ``toy:score``). Useful for your own scoring
+    code, synthetic benchmarks, tabular lookups and tests. See docs/config.md.
     """
 
     metrics: ClassVar[tuple[str, ...]] = ()  # whatever the function returns
 
-    def __init__(self, space: SearchSpace, function: str) -> None:
+    def __init__(self, space: SearchSpace, function: str | Callable[..., Any]) -> None:
         super().__init__(space)
-        self.function_path = function
-        self.fn = load_callable(function, "evaluator.options.function")
+        self.function_path = function if isinstance(function, str) else f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', '?')}"
+        self.fn = load_callable(function, "evaluator.options.function") if isinstance(function, str) else function
+        if not callable(self.fn):
+            raise ConfigError("evaluator.options.function", f"expected 'module:function' or a callable, got {function!r}")
 
     def evaluate(self, architecture: Architecture, context: TrialContext) -> Mapping[str, float]:
         return self.fn(architecture.to_dict())
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes import the function again (from the current folder too) rather than
+        # unpickling it by reference, which fails for a module found only through the cwd.
+        state = dict(self.__dict__)
+        if isinstance(self.function_path, str) and ":" in self.function_path and "<" not in self.function_path:
+            state["fn"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.fn is None:
+            self.fn = load_callable(self.function_path, "evaluator.options.function")
+
 
 def load_callable(path: str, field: str) -> Callable[..., Any]:
-    """Import ``package.module:attribute`` or raise a :class:`ConfigError` for ``field``."""
+    """Import ``package.module:attribute`` or raise a :class:`ConfigError` for ``field``.
+
+    A module that is not importable from ``sys.path`` is looked for in the current folder.
+    """
     if not isinstance(path, str) or ":" not in path:
         raise ConfigError(field, f"expected 'module:function', got {path!r}")
     module_name, _, attr = path.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_here_too(module_name)
     except ImportError as exc:
-        raise ConfigError(field, f"cannot import module {module_name!r}: {exc}") from None
+        raise ConfigError(field, f"cannot import module {module_name!r} (looked in the installed packages and in {os.getcwd()}): {exc}") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise ConfigError(field, f"module {module_name!r} has no callable {attr!r}")
     return fn
+
+
+def _import_here_too(module_name: str) -> Any:
+    """``importlib.import_module``, retried with the current folder on ``sys.path`` (as ``python -m`` does)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        cwd = os.getcwd()
+        if exc.name not in (top, module_name) or cwd in sys.path:
+            raise
+        sys.path.append(cwd)  # appended: never shadows an installed package
+        importlib.invalidate_caches()
+        return importlib.import_module(module_name)
 
 
 @hookimpl

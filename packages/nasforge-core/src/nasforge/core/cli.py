@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 from rich.table import Table
 
 from nasforge.core.errors import NasforgeError, PluginError, UserError
+from nasforge.core.formatting import human, latency_source, metric_label
 from nasforge.core.plugins import KINDS, get_plugin_manager
 from nasforge.core.records import Trial, TrialState
 
@@ -28,36 +31,55 @@ console = Console()
 
 # Metrics shown in tables when present, in this order, after the objectives.
 SHOWN_METRICS = ("accuracy", "test_accuracy", "params", "flops", "latency_ms", "peak_memory_mb")
-# Short column headers, so the summary fits an 80-column terminal.
-HEADERS = {"accuracy": "acc", "test_accuracy": "test acc", "latency_ms": "lat ms", "peak_memory_mb": "mem MB", "flops": "FLOPs"}
-
-
-def _fmt(value: Any) -> str:
-    """Compact numbers: 0.9777, 232.6k, 29.6M."""
-    if isinstance(value, float):
-        if value != value:
-            return "-"
-        for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
-            if abs(value) >= limit:
-                return f"{value / (limit if suffix != 'k' else 1e3):.1f}{suffix}"
-        return f"{value:.4g}"
-    return str(value)
 
 
 def format_architecture(trial: Trial) -> str:
     return " ".join(f"{k}={v}" for k, v in trial.architecture.items())
 
 
-def trials_table(title: str, trials: list[Trial], metrics: Sequence[str]) -> Table:
-    """Metrics in columns, one row per trial; architectures are listed under the table."""
-    table = Table(title=title, title_justify="left", caption_justify="left")
+def architecture_lines(trials: Sequence[Trial], width: int) -> str:
+    """``trial N: k=v k=v ...`` per trial, wrapped between choices only (a choice never breaks)."""
+    import textwrap
+
+    lines = []
+    for t in trials:
+        head = f"trial {t.number}: "
+        lines += textwrap.wrap(format_architecture(t) or "(empty)", width=max(20, width), initial_indent=head, subsequent_indent=" " * len(head),
+                               break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+def trials_table(title: str, trials: list[Trial], metrics: Sequence[str], latency: str = "") -> Any:
+    """Metrics in columns, one row per trial (human number formats); architectures listed under it.
+
+    ``latency`` says what ``latency_ms`` measured (``torch eager``, ``onnxruntime``) for its header.
+    """
+    from rich.console import Group
+
+    table = Table(title=title, title_justify="left")
     table.add_column("trial", justify="right", no_wrap=True)
     for m in metrics:
-        table.add_column(HEADERS.get(m, m), justify="right", no_wrap=True)
+        table.add_column(metric_label(m, latency), justify="right", no_wrap=True)
     for t in trials:
-        table.add_row(str(t.number), *(_fmt(t.metrics.get(m, float("nan"))) for m in metrics))
-    table.caption = "\n".join(f"trial {t.number}: {format_architecture(t)}" for t in trials)
-    return table
+        table.add_row(str(t.number), *(human(t.metrics.get(m), m) for m in metrics))
+    return Group(table, _ArchitectureLines(trials))
+
+
+class _ArchitectureLines:
+    """Rich renderable: :func:`architecture_lines` wrapped to the width it is printed at."""
+
+    def __init__(self, trials: Sequence[Trial]) -> None:
+        self.trials = list(trials)
+
+    def __rich_console__(self, rich_console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        for line in architecture_lines(self.trials, options.max_width).splitlines():
+            yield Text(line, no_wrap=True, overflow="ignore")
+
+
+def _latency(config: Any) -> str:
+    return latency_source(config.evaluator.name, config.evaluator.options)
 
 
 def _ranked(experiment: Any, complete: list[Trial]) -> list[Trial]:
@@ -66,6 +88,24 @@ def _ranked(experiment: Any, complete: list[Trial]) -> list[Trial]:
     scored = [(t, experiment.observation(t).score) for t in complete]
     ranked = sorted(((t, s) for t, s in scored if s is not None), key=lambda ts: (-(float("inf") if ts[0].fidelity is None else ts[0].fidelity), -ts[1], ts[0].number))
     return [t for t, _ in ranked]
+
+
+def _infeasible(config: Any, complete: Sequence[Trial]) -> dict[int, str]:
+    """Complete trials that break a constraint, with the constraints they break."""
+    from nasforge.core.progress import infeasible_reason
+
+    return {t.number: reason for t in complete if (reason := infeasible_reason(config, t))}
+
+
+def _count_text(trials: Sequence[Trial], infeasible: Mapping[int, str]) -> str:
+    """``6 complete (4 infeasible: break a constraint), 1 failed``."""
+    parts = []
+    for state in TrialState:
+        n = sum(1 for t in trials if t.state is state)
+        if n:
+            extra = f" ({len(infeasible)} infeasible: break a constraint)" if state is TrialState.COMPLETE and infeasible else ""
+            parts.append(f"{n} {state.value}{extra}")
+    return ", ".join(parts)
 
 
 def _metric_columns(config: Any, trials: list[Trial]) -> list[str]:
@@ -77,17 +117,17 @@ def _metric_columns(config: Any, trials: list[Trial]) -> list[str]:
 
 def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
     trials = result.trials
-    counts = {s.value: sum(1 for t in trials if t.state is s) for s in TrialState}
-    console.print(f"\n[bold]{experiment.name}[/]: {len(trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}); stopped: {result.stop_reason}")
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    counts = _count_text(trials, _infeasible(experiment.config, complete))
+    console.print(f"\n[bold]{experiment.name}[/]: {len(trials)} trials ({counts}); stopped: {result.stop_reason}")
     columns = _metric_columns(experiment.config, complete)
     ranked = _ranked(experiment, complete)
     if ranked:
-        console.print(trials_table(f"Best {min(top, len(ranked))} architectures by {experiment.config.objectives[0].metric}", ranked[:top], columns))
+        console.print(trials_table(f"Best {min(top, len(ranked))} architectures by {experiment.config.objectives[0].metric}", ranked[:top], columns, _latency(experiment.config)))
     else:
         console.print("[yellow]no trial completed within the constraints")
     if len(experiment.config.objectives) > 1 and result.pareto:
-        console.print(trials_table("Pareto front", result.pareto, columns))
+        console.print(trials_table("Pareto front", result.pareto, columns, _latency(experiment.config)))
     if getattr(experiment, "scalar_note", ""):
         console.print(f"note: {experiment.scalar_note}")
     for section in getattr(experiment, "summaries", []):
@@ -193,6 +233,7 @@ class StatusCommand:
             status = store.get_meta("status", "unknown")
             elapsed = float(store.get_meta("elapsed", 0.0))
             trials = store.trials()
+            warnings = store.get_meta("warnings", [])
         if raw is None:
             raise UserError(f"{args.directory!r} has no stored config")
         config = validate_config(raw)
@@ -202,6 +243,7 @@ class StatusCommand:
         ranked = _ranked(view, complete)
         pareto = view.pareto_trials(complete) if len(config.objectives) > 1 else []
         counts = {s.value: sum(1 for t in trials if t.state is s) for s in TrialState}
+        infeasible = _infeasible(config, complete)
         if args.json:
             print(json.dumps({
                 "directory": str(args.directory),
@@ -212,17 +254,25 @@ class StatusCommand:
                 "best": [t.to_dict() for t in ranked[: args.top]],
                 "pareto": [t.to_dict() for t in pareto],
                 "failed": [{"number": t.number, "error": t.error} for t in trials if t.state is TrialState.FAILED],
+                "infeasible": sorted(infeasible),
+                "warnings": warnings,
             }, indent=2))
             return 0
         budget = config.budget.trials
         console.print(f"[bold]{config.name}[/] in {args.directory}: {status}, {len(trials)} trials" + (f" of {budget}" if budget else "") + f", {elapsed:.0f} s elapsed")
-        console.print("  " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        console.print("  " + _count_text(trials, infeasible))
         console.print(f"  strategy {config.strategy.name}, evaluator {config.evaluator.name}, objectives: " + ", ".join(f"{o.metric} ({o.direction})" for o in config.objectives))
         columns = _metric_columns(config, complete)
         if ranked:
-            console.print(trials_table(f"Top {min(args.top, len(ranked))} by {config.objectives[0].metric}", ranked[: args.top], columns))
+            console.print(trials_table(f"Top {min(args.top, len(ranked))} feasible by {config.objectives[0].metric}", ranked[: args.top], columns, _latency(config)))
         if pareto:
-            console.print(trials_table("Pareto front", pareto, columns))
+            console.print(trials_table("Pareto front", pareto, columns, _latency(config)))
+        if infeasible:
+            console.print(f"  {len(infeasible)} infeasible trials (complete, but break a constraint; never best nor on the front):")
+            for number, reason in infeasible.items():
+                console.print(f"  trial {number} breaks {escape(reason)}", soft_wrap=True)
+        for message in warnings:
+            console.print(f"  [yellow]warning:[/] {escape(message)}", soft_wrap=True)
         for t in trials:
             if t.state in (TrialState.FAILED, TrialState.PRUNED):
                 console.print(f"  trial {t.number} {t.state.value}: {t.error}")
@@ -231,32 +281,46 @@ class StatusCommand:
         return 0
 
 
+def plain_description(text: str) -> str:
+    """A one-line description without reST markup (``x`` and :role:`x` become x)."""
+    import re
+
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text or "")
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    return " ".join(text.split())
+
+
 class PluginsCommand:
     """List loaded plugins, their distributions and what each registered."""
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--kind", choices=sorted(KINDS), help="list only components of this kind")
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def run(self, args: argparse.Namespace) -> int:
         pm = get_plugin_manager()
+        kinds = [args.kind] if args.kind else list(KINDS)
         rows = []
-        for kind in KINDS:
+        for kind in kinds:
             for name, comp in sorted(pm.components(kind).items()):
-                rows.append({"kind": kind, "name": name, "plugin": comp.plugin.name, "distribution": comp.plugin.distribution, "version": comp.plugin.version, "description": comp.description})
+                rows.append({"kind": kind, "name": name, "plugin": comp.plugin.name, "distribution": comp.plugin.distribution, "version": comp.plugin.version, "description": plain_description(comp.description)})
         if args.json:
             print(json.dumps({"plugins": [p.__dict__ for p in pm.plugins()], "components": rows}, indent=2))
             return 0
-        table = Table(title="Loaded plugins", title_justify="left")
-        for col in ("plugin", "distribution", "version"):
-            table.add_column(col)
-        for p in pm.plugins():
-            table.add_row(p.name, p.distribution, p.version)
-        console.print(table)
-        comps = Table(title="Registered components", title_justify="left")
-        for col in ("kind", "name", "distribution", "description"):
-            comps.add_column(col)
+        if not args.kind:
+            table = Table(title="Loaded plugins", title_justify="left")
+            for col in ("plugin", "distribution", "version"):
+                table.add_column(col, no_wrap=True)
+            for p in pm.plugins():
+                table.add_row(escape(p.name), escape(p.distribution), escape(p.version))
+            console.print(table)
+        # One line per component: long descriptions end in '...' (``--json`` has them whole).
+        comps = Table(title=f"Registered {args.kind or 'components'} ({len(rows)})", title_justify="left")
+        for col, key in ([] if args.kind else [("kind", "kind")]) + [("name", "name"), ("from", "distribution")]:
+            comps.add_column(col, no_wrap=True, min_width=max([len(col), *(len(r[key]) for r in rows)]))
+        comps.add_column("description", overflow="ellipsis", ratio=1)
         for r in rows:
-            comps.add_row(r["kind"], r["name"], f"{r['distribution']} {r['version']}".strip(), r["description"])
+            comps.add_row(*([] if args.kind else [r["kind"]]), escape(r["name"]), escape(r["distribution"]), Text(r["description"], no_wrap=True, overflow="ellipsis"))
         console.print(comps)
         return 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -336,11 +337,27 @@ class Experiment:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         trial = trial.evolve(finished_at=time.time())
+        if trial.state is TrialState.COMPLETE:
+            self._warn_unreported_constraints(trial)
         self.strategy.tell(self.observation(trial))
         self.store.finish_trial(trial, self.strategy.state_dict())
         if error is not None:
             self.pm.call_lifecycle("nasforge_on_trial_error", experiment=self, trial=trial, error=error)
         self.pm.call_lifecycle("nasforge_after_trial", experiment=self, trial=trial)
+
+    def _warn_unreported_constraints(self, trial: Trial) -> None:
+        """Say once, loudly, when a constraint names a metric the evaluator did not report: every
+        trial would otherwise count as infeasible without a word. Kept in the store for ``status``."""
+        warnings = list(self.store.get_meta("warnings", []))
+        for constraint in self.config.constraints:
+            if constraint.metric in trial.metrics:
+                continue
+            message = (f"constraint {constraint} names metric {constraint.metric!r}, which the evaluator did not report for trial {trial.number} "
+                       f"(it reported: {', '.join(trial.metrics) or 'nothing'}); every trial counts as infeasible while it is missing")
+            if not any(w.startswith(f"constraint {constraint} ") for w in warnings):
+                warnings.append(message)
+                print(f"warning: {message}", file=sys.stderr, flush=True)
+                self.store.set_meta("warnings", warnings)
 
     # -- results --------------------------------------------------------------------------------
     def best_trial(self, trials: list[Trial] | None = None) -> Trial | None:

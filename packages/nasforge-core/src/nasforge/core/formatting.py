@@ -25,7 +25,7 @@ LATENCY_BACKENDS = {"torch": "torch eager", "onnxruntime": "onnxruntime"}
 
 def is_accuracy(metric: str) -> bool:
     """Accuracy-like metrics are fractions (0-1) shown as percentages."""
-    return metric.endswith("accuracy") or metric.endswith("_acc") or metric == "acc"
+    return metric.endswith(("accuracy", "_acc")) or metric == "acc"
 
 
 def human(value: Any, metric: str = "") -> str:

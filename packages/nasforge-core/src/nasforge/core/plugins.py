@@ -44,6 +44,41 @@ KINDS: dict[str, str] = {
     "command": "nasforge_register_commands",
 }
 
+#: Which distribution provides the first-party components, so a missing one can be named even
+#: when that distribution is not installed (a no-torch install has no ``cnn`` space).
+PROVIDERS: dict[str, dict[str, str]] = {
+    "strategy": {n: "nasforge-strategies" for n in ("random", "grid", "evolution", "tpe", "reinforce", "local_search", "bananas", "nsga2", "successive_halving", "hyperband")},
+    "evaluator": {"trainer": "nasforge-trainer", "nasbench201": "nasforge-nasbench201"},
+    "space": {"cnn": "nasforge-trainer", "mlp": "nasforge-trainer", "nasbench201": "nasforge-nasbench201"},
+    "model_builder": {"cnn": "nasforge-trainer", "mlp": "nasforge-trainer", "nasbench201": "nasforge-nasbench201"},
+    "dataset": {"digits": "nasforge-trainer", "cifar10": "nasforge-trainer", "imagefolder": "nasforge-trainer"},
+    "compressor": {n: "nasforge-compression" for n in ("magnitude", "channel", "depth", "distill", "qat")},
+    "exporter": {n: "nasforge-export" for n in ("onnx", "onnx-int8", "onnx-fp16")},
+    "executor": {"ray": "nasforge-ray"},
+    "command": {"export": "nasforge-export", "bench": "nasforge-export", "compress": "nasforge-compression", "nni-oneshot": "nasforge-nni"},
+}
+#: Name prefixes of plugins' components (``optuna_tpe`` comes from nasforge-optuna).
+PREFIX_PROVIDERS = {"optuna_": "nasforge-optuna", "nni_": "nasforge-nni", "nni-": "nasforge-nni"}
+
+
+def provider_of(kind: str, name: str) -> str | None:
+    """The distribution known to provide component ``name`` of ``kind``, if nasforge knows one."""
+    found = PROVIDERS.get(kind, {}).get(name)
+    if found is None:
+        found = next((dist for prefix, dist in PREFIX_PROVIDERS.items() if name.startswith(prefix)), None)
+    return found
+
+
+def _provider_hint(kind: str, name: str, load_errors: list[str]) -> str:
+    dist = provider_of(kind, name)
+    if dist is None:
+        return ""
+    if _version(dist):
+        broken = [m for m in load_errors if f"distribution {dist} " in m]
+        return f"; {kind} {name!r} comes from {dist}, which is installed but did not load" + (f": {broken[0]}" if broken else "")
+    return f"; {kind} {name!r} comes from the {dist} distribution, which is not installed: pip install {dist}"
+
+
 class PluginLoadWarning(UserWarning):
     """A plugin could not be loaded; the others still are."""
 
@@ -203,8 +238,9 @@ class PluginManager:
         if name not in found:
             available = ", ".join(sorted(found)) or "none"
             hint = _closest(name, found)
-            broken = f" (note: {'; '.join(self.load_errors)})" if self.load_errors else ""
-            raise UnknownComponentError(f"unknown {kind} {name!r}{hint}; available: {available}{broken}")
+            provider = _provider_hint(kind, name, self.load_errors)
+            broken = f" (note: {'; '.join(self.load_errors)})" if self.load_errors and "did not load" not in provider else ""
+            raise UnknownComponentError(f"unknown {kind} {name!r}{hint}; available: {available}{provider}{broken}")
         return found[name].obj
 
     # -- lifecycle ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from nasforge.core.formatting import human
 from nasforge.core.hookspecs import hookimpl
 from nasforge.core.records import Trial, TrialState
 
@@ -22,6 +23,13 @@ def format_duration(seconds: float) -> str:
     m, s = divmod(seconds, 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def infeasible_reason(config: Any, trial: Trial) -> str:
+    """The constraints a complete trial breaks, as text ('' when it meets them all or is not complete)."""
+    if trial.state is not TrialState.COMPLETE:
+        return ""
+    return ", ".join(str(c) for c in config.constraints if c.violation(dict(trial.metrics)) != 0)
 
 
 class ProgressReporter:
@@ -42,7 +50,7 @@ class ProgressReporter:
         if best is None:
             return "best: -"
         metric = experiment.config.objectives[0].metric
-        return f"best {metric}: {best.metrics.get(metric, float('nan')):.4g} (trial {best.number})"
+        return f"best {metric}: {human(best.metrics.get(metric, float('nan')), metric)} (trial {best.number})"
 
     def _eta(self) -> str:
         if self._total is None or not self._durations:
@@ -75,14 +83,20 @@ class ProgressReporter:
         if trial.duration is not None:
             self._durations.append(trial.duration)
         best = self._best_text(experiment)
+        broken = infeasible_reason(experiment.config, trial)
         if self._progress is not None:
             self._progress.update(self._task, completed=self._done, best=best)
             if trial.state is not TrialState.COMPLETE:
                 self._progress.console.print(f"[yellow]trial {trial.number} {trial.state.value}: {trial.error}")
+            elif broken:
+                self._progress.console.print(f"[yellow]trial {trial.number} infeasible: breaks {broken}")
             return
         total = "?" if self._total is None else self._total
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in list(trial.metrics.items())[:4])
-        status = trial.state.value if trial.state is TrialState.COMPLETE else f"{trial.state.value} ({trial.error})"
+        shown = ", ".join(f"{k}={human(v, k)}" for k, v in list(trial.metrics.items())[:4])
+        if trial.state is not TrialState.COMPLETE:
+            status = f"{trial.state.value} ({trial.error})"
+        else:
+            status = f"infeasible (breaks {broken})" if broken else "complete"
         print(f"[{self._done}/{total}] trial {trial.number} {status} {shown} | {best} | ETA {self._eta()}", file=sys.stderr, flush=True)
 
     @hookimpl

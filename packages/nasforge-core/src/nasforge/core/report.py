@@ -114,7 +114,7 @@ def importance(config: ExperimentConfig, trials: Sequence[Trial]) -> dict[str, f
     if total == 0:
         return {}
     out = {}
-    for name in sorted({k for t in done for k in t.architecture.keys()}):
+    for name in sorted({k for t in done for k in t.architecture}):
         groups: dict[str, list[float]] = {}
         for t, v in zip(done, values, strict=True):
             groups.setdefault(repr(t.architecture.to_dict().get(name)), []).append(v)
@@ -381,7 +381,7 @@ def serve(directory: Path, port: int = 8765, interval: float = 2.0, open_browser
     load_experiment(directory)  # a wrong folder fails here, before a server starts
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             path = self.path.split("?")[0]
             try:
                 config, trials, status = load_experiment(directory)
@@ -392,7 +392,7 @@ def serve(directory: Path, port: int = 8765, interval: float = 2.0, open_browser
                 else:
                     self.send_error(404)
                     return
-            except Exception as exc:  # keep serving; say what went wrong
+            except Exception as exc:  # noqa: BLE001 (keep serving; say what went wrong)
                 self.send_error(500, explain=f"{type(exc).__name__}: {exc}")
                 return
             self.send_response(200)
@@ -402,7 +402,7 @@ def serve(directory: Path, port: int = 8765, interval: float = 2.0, open_browser
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     try:

@@ -1,7 +1,9 @@
 """nasforge plugin entry point (group ``nasforge``) of nasforge-transformers.
 
 Keep this module light: ``nasforge --help`` imports every plugin module, so nothing here may
-import torch or transformers at module level; register classes whose modules import them lazily.
+import torch or transformers at module level. The provider hooks import their classes when the
+registry is filled (exporters and compressors subclass nasforge-export's and
+nasforge-compression's bases, which import torch, never transformers).
 """
 
 from __future__ import annotations
@@ -24,3 +26,11 @@ def nasforge_register_evaluators(register: Any) -> None:
 
     register("transformer_oneshot", OneShotEvaluator, "Train an elastic transformer super-network once, then score sub-networks with inherited weights in seconds")
     register("transformer_multitrial", MultiTrialEvaluator, "Extract each transformer sub-network and fine-tune it with distillation for a few hundred steps")
+
+
+@hookimpl
+def nasforge_register_exporters(register: Any) -> None:
+    from nasforge_transformers.export import TransformerOnnxExporter, TransformerOnnxInt8Exporter
+
+    register(TransformerOnnxExporter.name, TransformerOnnxExporter, "Transformer to ONNX with dynamic batch and sequence axes, onnxruntime transformer fusion, parity-checked")
+    register(TransformerOnnxInt8Exporter.name, TransformerOnnxInt8Exporter, "Transformer to int8 ONNX: dynamic (default) or static QDQ calibrated on token ids")

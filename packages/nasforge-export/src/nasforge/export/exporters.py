@@ -138,12 +138,7 @@ class Exporter(ABC):
             x, y = evaluation
             metrics.setdefault("accuracy", evaluate_onnx_accuracy(path, x, y))
             metrics["evaluation_samples"] = int(len(y))
-        bench = None
-        if self.benchmark:
-            options = dict(self.benchmark_options)
-            if not self.dynamic_batch:
-                options["batch_sizes"] = (int(as_tensor_tuple(sample_inputs)[0].shape[0]),)
-            bench = OnnxRuntimeBenchmark(path, **options).run().summary()
+        bench = self._benchmark_summary(path, sample_inputs) if self.benchmark else None
         sample_shapes = [list(t.shape) for t in as_tensor_tuple(sample_inputs)]
         card = ModelCard.for_file(
             path,
@@ -161,6 +156,17 @@ class Exporter(ABC):
             # the card is written first so that the numbers can be inspected; the failure stays loud
             raise ParityError(f"{path} does not match {type(model).__name__}: {parity.summary()} (card: {card_path})", parity)
         return ExportResult(path=path, card_path=card_path, card=card.to_dict(), parity=parity, extra=dict(extra or {}))
+
+    def _benchmark_summary(self, path: Path, sample_inputs) -> list[dict[str, Any]]:
+        """The card's benchmark rows: a short :class:`OnnxRuntimeBenchmark` of ``path``.
+
+        Subclasses whose inputs random normal data cannot stand for (token ids, a sequence axis)
+        override this.
+        """
+        options = dict(self.benchmark_options)
+        if not self.dynamic_batch:
+            options["batch_sizes"] = (int(as_tensor_tuple(sample_inputs)[0].shape[0]),)
+        return OnnxRuntimeBenchmark(path, **options).run().summary()
 
     def _float_reference(self, model, sample_inputs, tmp: Path) -> Path:
         return self._export_fp32(model, sample_inputs, tmp / "float32.onnx").path

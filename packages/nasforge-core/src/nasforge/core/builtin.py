@@ -96,12 +96,13 @@ def nasforge_register_evaluators(register):
 
 @hookimpl
 def nasforge_register_commands(register):
-    from nasforge.core.cli import PluginsCommand, ResumeCommand, RunCommand, StatusCommand
+    from nasforge.core.cli import CompletionCommand, PluginsCommand, ResumeCommand, RunCommand, StatusCommand
     from nasforge.core.report import DashboardCommand, ReportCommand
 
     register("run", RunCommand, "Run a search (the built-in digits demo when no config is given)")
     register("resume", ResumeCommand, "Continue an interrupted experiment; finished trials are kept")
     register("status", StatusCommand, "Show an experiment's trials and best architectures")
     register("plugins", PluginsCommand, "List loaded plugins and what they registered")
+    register("completion", CompletionCommand, "Print a shell completion script (bash, zsh)")
     register("report", ReportCommand, "Write an interactive HTML report: best-so-far curve, Pareto fronts, space, deploy table, every trial")
     register("dashboard", DashboardCommand, "Serve a live report on 127.0.0.1 that refreshes while the run goes on")

@@ -171,12 +171,17 @@ class RunCommand:
         parser.add_argument("--seconds", type=float, help="override budget.seconds")
         parser.add_argument("--seed", type=int, help="override seed")
         parser.add_argument("--quiet", action="store_true", help="no progress display")
+        parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                            help="override any config field, e.g. --set strategy.name=tpe --set evaluator.options.epochs=2 (value read as YAML; repeatable)")
+        parser.add_argument("--dry-run", action="store_true", help="validate the config, build its components and print the plan; run nothing, write nothing")
 
     def run(self, args: argparse.Namespace) -> int:
         from nasforge.core.config import default_config, load_config, validate_config
         from nasforge.core.experiment import Experiment
 
         config = load_config(args.config) if args.config else default_config()
+        if args.overrides:
+            config = validate_config(apply_overrides(config.model_dump(mode="json"), args.overrides), source="the config with --set overrides")
         overrides: dict[str, Any] = {}
         if args.seed is not None:
             overrides["seed"] = args.seed
@@ -189,6 +194,9 @@ class RunCommand:
             overrides["budget"] = budget
         if overrides:
             config = validate_config({**config.model_dump(mode="json"), **overrides}, source="the config with command-line overrides")
+        if args.dry_run:
+            print_plan(config, args.output, args.dir)
+            return 0
         experiment = Experiment.create(config, output=args.output, directory=args.dir)
         try:
             return _run_experiment(experiment, args.quiet)
@@ -198,6 +206,97 @@ class RunCommand:
             if not experiment.store.trials():
                 experiment.discard()
             raise
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Set ``key.path=value`` items (values parsed as YAML) in a config dict; list items by index.
+
+    ``strategy.name=tpe``, ``evaluator.options.epochs=2``, ``objectives.0.metric=accuracy``,
+    ``constraints=["params <= 5e4"]``. A missing intermediate mapping is created.
+    """
+    import copy
+
+    import yaml
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        path, sep, text = item.partition("=")
+        keys = [k for k in path.strip().split(".") if k]
+        if not sep or not keys:
+            raise UserError(f"--set takes KEY.PATH=VALUE, e.g. --set strategy.name=tpe; got {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {path}: cannot read {text!r} as a YAML value: {exc}") from None
+        node: Any = data
+        for depth, key in enumerate(keys):
+            last = depth == len(keys) - 1
+            where = ".".join(keys[: depth + 1])
+            if isinstance(node, list):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise UserError(f"--set {path}: {'.'.join(keys[:depth]) or 'the config'} is a list of {len(node)}; use an index 0..{len(node) - 1}")
+                if last:
+                    node[int(key)] = value
+                else:
+                    node = node[int(key)]
+                continue
+            if not isinstance(node, dict):
+                raise UserError(f"--set {path}: {'.'.join(keys[:depth])} is {node!r}, not a mapping")
+            if last:
+                node[key] = value
+            else:
+                if node.get(key) is None:
+                    node[key] = {}
+                node = node[key]
+            del where
+    return data
+
+
+def print_plan(config: Any, output: str | None = None, directory: str | None = None) -> None:
+    """What ``nasforge run`` would do with ``config``: every component built (so option mistakes
+    show now), nothing run, no folder written."""
+    from nasforge.core.experiment import build_space, instantiate
+
+    pm = get_plugin_manager(config.plugins)
+    space = build_space(config, pm)
+
+    def build(kind: str, section: Any, args: tuple[Any, ...], extra: dict[str, Any]) -> Any:
+        from nasforge.core.errors import ConfigError
+
+        try:
+            cls = pm.get(kind, section.name)
+        except UserError as exc:
+            raise ConfigError(f"{kind}.name", str(exc)) from None
+        return instantiate(cls, args, {**extra, **section.options}, f"{kind}.options", f"{kind} {section.name!r}")
+
+    build("strategy", config.strategy, (space,), {"seed": config.seed})
+    evaluator = build("evaluator", config.evaluator, (space,), {})
+    build("executor", config.executor, (), {})
+    reported = tuple(getattr(evaluator, "metrics", ()) or ())
+    for metric in [o.metric for o in config.objectives] + [c.metric for c in config.constraints]:
+        if reported and metric not in reported:
+            from nasforge.core.errors import ConfigError
+
+            raise ConfigError("objectives/constraints", f"evaluator {config.evaluator.name!r} does not report {metric!r}; it reports: {', '.join(reported)}")
+    where = directory or f"{output or config.output}/{config.name}-<timestamp>"
+    budget = ", ".join(f"{k} {v}" for k, v in config.budget.model_dump().items() if v is not None)
+    lines = [
+        f"plan for {config.name} (dry run: the config is valid and every component was built; nothing was run or written)",
+        f"  space      {space.name}: {len(space.choices)} choices, {space.size():,} architectures" if space.size() < 10**15 else f"  space      {space.name}: {len(space.choices)} choices",
+        f"  strategy   {config.strategy.name} {dict(config.strategy.options) or ''}".rstrip(),
+        f"  evaluator  {config.evaluator.name} {dict(config.evaluator.options) or ''}".rstrip() + (f"; reports {', '.join(reported)}" if reported else ""),
+        "  objectives " + ", ".join(f"{o.metric} ({o.direction})" for o in config.objectives),
+        "  constraints " + (", ".join(str(c) for c in config.constraints) or "none"),
+        f"  budget     {budget}" + (f"; each trial at most {config.trial_timeout:g} s" if config.trial_timeout else ""),
+        f"  executor   {config.executor.name} {dict(config.executor.options) or ''}".rstrip(),
+        f"  seed       {config.seed}",
+        f"  folder     {where}",
+    ]
+    for section in ("compress", "export"):
+        value = getattr(config, section)
+        if value:
+            lines.append(f"  {section:<10} {json.dumps(value)}")
+    console.print("\n".join(escape(line) for line in lines), soft_wrap=True)
 
 
 class ResumeCommand:
@@ -323,6 +422,51 @@ class PluginsCommand:
             comps.add_row(*([] if args.kind else [r["kind"]]), escape(r["name"]), escape(r["distribution"]), Text(r["description"], no_wrap=True, overflow="ellipsis"))
         console.print(comps)
         return 0
+
+
+class CompletionCommand:
+    """Print a shell completion script: eval "$(nasforge completion bash)" (bash, zsh)."""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+
+    def run(self, args: argparse.Namespace) -> int:
+        print(completion_script(build_parser(), args.shell))
+        return 0
+
+
+def completion_script(parser: argparse.ArgumentParser, shell: str = "bash") -> str:
+    """A bash (or zsh, through bashcompinit) completion function for every installed command and
+    its options; component kinds complete to the registered names (--kind, compress's method)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    cases = []
+    for name, cmd_parser in sorted(sub.choices.items()):
+        words = sorted({opt for a in cmd_parser._actions for opt in a.option_strings if opt.startswith("--")})
+        choices = sorted({str(c) for a in cmd_parser._actions if a.choices and not a.option_strings for c in a.choices})
+        cases.append(f"    {name}) words=\"{' '.join(words + choices)}\" ;;")
+    commands = " ".join(sorted(sub.choices))
+    script = f"""# nasforge completion ({shell}); generated by: nasforge completion {shell}
+_nasforge() {{
+  local cur=${{COMP_WORDS[COMP_CWORD]}} words
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "{commands} --help --version" -- "$cur"))
+    return
+  fi
+  case "${{COMP_WORDS[1]}}" in
+{chr(10).join(cases)}
+    *) words="" ;;
+  esac
+  if [[ "$cur" == -* || -z "$cur" && -n "$words" ]]; then
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+  fi
+  if [ ${{#COMPREPLY[@]}} -eq 0 ]; then
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}}
+complete -o filenames -F _nasforge nasforge"""
+    if shell == "zsh":
+        script = "autoload -U +X bashcompinit && bashcompinit\n" + script
+    return script
 
 
 def build_parser() -> argparse.ArgumentParser:

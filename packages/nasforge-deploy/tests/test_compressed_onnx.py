@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nasforge.compression import ChannelPruner, DepthPruner, MagnitudePruner, OnnxRuntimeLatency
+from nasforge.compression import ChannelPruner, DepthPruner, MagnitudePruner
 from nasforge.compression.models.cifar_resnet import resnet20
-from nasforge.export import check_parity, export_onnx
+from nasforge.export import OnnxRuntimeLatency, check_parity, export_onnx
 
 
 @pytest.mark.parametrize(

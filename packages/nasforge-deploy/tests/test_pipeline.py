@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
+from nasforge_deploy_testing import listed_strategy, register_plugin
 
-from nasforge.core import SearchStrategy, hookimpl
 from nasforge.core.config import validate_config
 from nasforge.core.errors import ConfigError
 from nasforge.core.experiment import Experiment
@@ -19,27 +18,10 @@ ARCHS = [
 ]
 
 
-class Listed(SearchStrategy):
-    """Proposes a fixed list of architectures (the compression package depends on no strategy)."""
-
-    def __init__(self, space, seed=0):
-        super().__init__(space, seed)
-        self.todo = [space.complete(a) for a in ARCHS]
-
-    def suggest(self):
-        return self.todo.pop(0) if self.todo else None
-
-    def observe(self, observation):
-        pass
-
-
 @pytest.fixture
 def pm():
-    manager = get_plugin_manager(fresh=True)
-    plugin = types.ModuleType("listed_plugin")
-    plugin.nasforge_register_strategies = hookimpl(lambda register: register("listed", Listed))
-    manager.register(plugin, name="listed_plugin")
-    return manager
+    listed = listed_strategy(ARCHS)
+    return register_plugin(get_plugin_manager(fresh=True), "listed_plugin", nasforge_register_strategies=lambda register: register("listed", listed))
 
 
 def config(tmp_path, **sections):

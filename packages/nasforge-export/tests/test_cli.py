@@ -11,7 +11,7 @@ import torch
 
 from nasforge.core.cli import main
 from nasforge.export import read_card
-from nasforge.export.cli import load_samples
+from nasforge.export.loading import load_samples
 from nasforge_export_testing import tiny_cnn
 
 FACTORY = "nasforge_export_testing:tiny_cnn"

@@ -18,7 +18,6 @@ from .base import CompressionContext, CompressionReport, CompressionResult, Comp
 from .depth import DepthPruner
 from .distill import DistillationCompressor
 from .finetune import FineTune, distillation_loss, evaluate_accuracy, fine_tune
-from .latency import OnnxRuntimeLatency
 from .qat import QuantizationAwareTraining
 from .structured import ChannelPruner
 from .unstructured import MagnitudePruner
@@ -34,7 +33,6 @@ __all__ = [
     "FineTune",
     "MagnitudePruner",
     "ModelSpec",
-    "OnnxRuntimeLatency",
     "QuantizationAwareTraining",
     "distillation_loss",
     "evaluate_accuracy",

@@ -61,10 +61,15 @@ class ModelSpec:
     num_classes: int
 
     def build(self) -> nn.Module:
-        """Build a fresh model with the trainer's :func:`~nasforge.trainer.models.build_model`."""
-        from nasforge.trainer.models import build_model
+        """Build a fresh model with the model builder registered as ``space``
+        (``nasforge_register_model_builders``; the trainer registers ``cnn`` and ``mlp``)."""
+        from nasforge.core.plugins import get_plugin_manager
 
-        return build_model(self.space, dict(self.architecture), self.input_shape, self.num_classes)
+        builder = get_plugin_manager().get("model_builder", self.space)
+        model = builder(dict(self.architecture), input_shape=tuple(self.input_shape), num_classes=int(self.num_classes))
+        if not isinstance(model, nn.Module):
+            raise UserError(f"model builder {self.space!r} returned a {type(model).__name__}, not a torch.nn.Module")
+        return model
 
     def to_dict(self) -> dict[str, Any]:
         return {"space": self.space, "architecture": dict(self.architecture), "input_shape": list(self.input_shape), "num_classes": self.num_classes}

@@ -48,8 +48,6 @@ def is_removable_block(module: nn.Module) -> bool:
     if getattr(module, "nasforge_residual", False):
         return bool(getattr(module, "has_identity_shortcut", False))
     cls = type(module)
-    if cls.__name__ == "ConvBlock" and cls.__module__.startswith("nasforge.trainer"):
-        return bool(getattr(module, "residual", False)) and getattr(module, "shortcut", None) is None
     if cls.__module__.startswith("torchvision.models.resnet") and cls.__name__ in ("BasicBlock", "Bottleneck"):
         return getattr(module, "downsample", None) is None
     return False

@@ -1,4 +1,4 @@
-"""The compression package's plugin: registers the compressors and the ``nasforge compress`` command."""
+"""The compression package's plugin: registers the compressors (``nasforge compress`` is nasforge-deploy's)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,3 @@ def nasforge_register_compressors(register):
     for name, (cls, description) in COMPRESSORS.items():
         register(name, cls, description)
 
-
-@hookimpl
-def nasforge_register_commands(register):
-    from .cli import CompressCommand
-
-    register("compress", CompressCommand(), "Compress any PyTorch model (prune, distil, fine-tune) and report params, MACs and accuracy")

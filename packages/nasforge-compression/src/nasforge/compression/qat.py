@@ -9,14 +9,14 @@ Every convolution and linear layer is wrapped in a :class:`FakeQuantLayer`:
 
 ``torch.fake_quantize_*`` pass gradients straight through, so fine-tuning (the ``finetune``
 option; required) learns weights that survive rounding. Afterwards the scales are frozen into
-buffers, and exporting the model with ``nasforge.export.export_onnx(..., exporter="torchscript")``
+buffers, and exporting the model with the export package's ``export_onnx(..., exporter="torchscript")``
 (or ``torch.onnx.export(..., dynamo=False)``) gives an ONNX graph with ``QuantizeLinear`` /
 ``DequantizeLinear`` pairs (QDQ) that onnxruntime runs and can fuse into int8 kernels.
 
 Limits, measured on torch 2.14: the **dynamo** ONNX exporter cannot convert the fake-quantize
 operators (``ConversionError``), so use the TorchScript exporter; and the exported graph keeps
 float weights with QDQ around them (onnxruntime quantizes them when it builds the session). For
-post-training int8 without training, use ``nasforge.export.quantize_int8`` instead.
+post-training int8 without training, use the export package's ``quantize_int8`` instead.
 """
 
 from __future__ import annotations
@@ -154,5 +154,5 @@ class QuantizationAwareTraining(Compressor):
         for m in model.modules():
             if isinstance(m, FakeQuantLayer):
                 m.freeze()
-        ctx.report.notes.append("export with nasforge.export.export_onnx(..., exporter='torchscript') for a QDQ graph; the dynamo exporter cannot convert fake-quantize ops")
+        ctx.report.notes.append("export with export_onnx(..., exporter='torchscript') of the export package for a QDQ graph; the dynamo exporter cannot convert fake-quantize ops")
         return model

@@ -247,13 +247,17 @@ class Experiment:
     def trial_directory(self, number: int) -> Path:
         return self.directory / "trials" / f"{number:05d}"
 
+    def trial_seed(self, number: int) -> int:
+        """The seed trial ``number`` is evaluated with (also used to retrain it after the search)."""
+        return self.config.seed * 100_003 + number
+
     def _context(self, trial: Trial) -> TrialContext:
         timeout = self.config.trial_timeout
         directory = self.trial_directory(trial.number)
         directory.mkdir(parents=True, exist_ok=True)
         return TrialContext(
             number=trial.number,
-            seed=self.config.seed * 100_003 + trial.number,
+            seed=self.trial_seed(trial.number),
             directory=directory,
             fidelity=trial.fidelity,
             timeout=timeout,

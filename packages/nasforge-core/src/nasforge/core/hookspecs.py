@@ -95,6 +95,19 @@ def nasforge_register_exporters(register: Register) -> None:
 
 
 @hookspec
+def nasforge_register_deploy_adapters(register: Register) -> None:
+    """Say how the deploy stage reloads, feeds and scores what an evaluator trained.
+
+    :param register: call ``register(evaluator_name, factory, description)``; the deploy stage
+        calls ``factory(evaluator)`` with the experiment's evaluator instance and uses the
+        returned :class:`~nasforge.core.deployment.DeployAdapter` to load the winner's trained
+        model, its example inputs, its calibration/evaluation data and its held-out score. An
+        evaluator without an adapter can still be searched with; only a config's
+        ``compress:``/``export:`` sections need one (see docs/pipeline.md).
+    """
+
+
+@hookspec
 def nasforge_register_executors(register: Register) -> None:
     """Register executors, which decide where and how many trials run at once.
 

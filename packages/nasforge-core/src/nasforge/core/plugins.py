@@ -29,7 +29,7 @@ from nasforge.core.errors import PluginError, UnknownComponentError, UserError
 ENTRY_POINT_GROUP = "nasforge"
 DISABLE_AUTOLOAD_ENV = "NASFORGE_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "NASFORGE_PLUGINS"
-FIRST_PARTY = frozenset({"nasforge-core", "nasforge-strategies", "nasforge-trainer", "nasforge-compression", "nasforge-export"})
+FIRST_PARTY = frozenset({"nasforge-core", "nasforge-strategies", "nasforge-trainer", "nasforge-compression", "nasforge-export", "nasforge-deploy"})
 
 #: Registry kinds and the provider hook that fills each.
 KINDS: dict[str, str] = {
@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {
     "dataset": "nasforge_register_datasets",
     "compressor": "nasforge_register_compressors",
     "exporter": "nasforge_register_exporters",
+    "deploy_adapter": "nasforge_register_deploy_adapters",
     "executor": "nasforge_register_executors",
     "command": "nasforge_register_commands",
 }

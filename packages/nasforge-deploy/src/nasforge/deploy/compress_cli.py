@@ -30,11 +30,11 @@ from typing import Any
 
 import torch
 import yaml
-from nasforge.core.errors import UserError
-from nasforge.export.cli import build_model, load_checkpoint
 from torch import nn
 
-from .base import Compressor, ModelSpec
+from nasforge.compression.base import Compressor, ModelSpec
+from nasforge.core.errors import UserError
+from nasforge.export.loading import build_model, load_checkpoint, parse_shape
 
 
 def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
@@ -52,7 +52,7 @@ def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
 def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: str | Path | None = None) -> nn.Module:
     """Call ``module:function`` with ``kwargs`` and load ``checkpoint`` into the model (strict).
 
-    The same loader as ``nasforge export`` (nasforge-export's CLI helpers): a raw state dict or one
+    The same loader as ``nasforge export`` (:mod:`nasforge.export.loading`): a raw state dict or one
     under ``state_dict``/``model_state_dict``/``model``, with ``module.`` prefixes stripped.
     """
     model = build_model(factory, kwargs)
@@ -72,16 +72,6 @@ def load_compressed(path: str | Path) -> nn.Module:
         model.load_state_dict(obj["state_dict"])
         return model
     raise UserError(f"{path} is neither a saved module nor a nasforge {{state_dict, spec}} file")
-
-
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
-    except ValueError:
-        raise UserError(f"--input-shape must be comma-separated integers like 3,32,32, got {text!r}") from None
-    if not shape or min(shape) < 1:
-        raise UserError(f"--input-shape must be positive integers like 3,32,32, got {text!r}")
-    return shape
 
 
 def _parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
@@ -138,7 +128,7 @@ class CompressCommand:
         if args.threads:
             torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)
-        shape = _parse_shape(args.input_shape)
+        shape = parse_shape(args.input_shape)
         model, spec = self._model(args, shape)
         options = self._options(args)
         if args.finetune_epochs:
@@ -150,12 +140,12 @@ class CompressCommand:
         example = torch.randn(2, *shape)
         eval_fn = None
         if test is not None:
-            from .finetune import evaluate_accuracy
+            from nasforge.compression.finetune import evaluate_accuracy
 
             eval_fn = lambda m: evaluate_accuracy(m, test)  # noqa: E731
         latency_fn = None
         if args.latency or "latency_ms" in options:
-            from .latency import OnnxRuntimeLatency
+            from nasforge.export.latency import OnnxRuntimeLatency
 
             latency_fn = OnnxRuntimeLatency(example[:1], threads=args.latency_threads)
         result = compressor.compress(model, example, data=train, eval_fn=eval_fn, latency_fn=latency_fn, spec=spec)

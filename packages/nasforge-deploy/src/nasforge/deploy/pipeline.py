@@ -1,17 +1,22 @@
 """After the search: retrain, compress, fine-tune, export, check and benchmark the winner(s).
 
-A plugin of the compression package (entry point ``compression-pipeline``). When an experiment's
-config has a ``compress:`` or ``export:`` section, :func:`nasforge_after_experiment` takes the best
-trial (or every trial of the Pareto front) and, for each:
+The deploy stage (distribution nasforge-deploy, plugin ``deploy``). When an experiment's config
+has a ``compress:`` or ``export:`` section, :func:`deploy_experiment` (called from the
+``nasforge_after_experiment`` hook) takes the best trial (or every trial of the Pareto front) and,
+for each:
 
-1. loads its trained weights from the trial folder, or retrains it at full fidelity when the
-   trial ran at a reduced fidelity or saved no weights (``retrain``);
+1. loads its trained model from the trial folder, or retrains it at full fidelity when the
+   trial ran at a reduced fidelity or saved no model (``retrain``);
 2. applies each compression variant (one registered compressor with its options, fine-tuning and
    distillation included) to a copy of that model;
 3. exports the uncompressed model and every variant in each format (``onnx``, ``onnx-int8``,
    ``onnx-fp16`` or a plugin's exporter), checking numeric parity on real samples;
 4. measures test accuracy (of the exported file), parameters, FLOPs, file size and onnxruntime
    CPU latency at batch 1 with a fixed thread count;
+
+Everything that depends on the evaluator (how a trained model is saved and rebuilt, its example
+inputs, its data and its score) comes from the deploy adapter registered for the evaluator's
+name (:mod:`nasforge.core.deployment`, hook ``nasforge_register_deploy_adapters``).
 
 and writes ``deploy/summary.json`` plus a table that ``nasforge run`` prints after the search.
 
@@ -42,9 +47,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.table import Table
 
+from nasforge.core.deployment import DeployableModel, DeployAdapter
 from nasforge.core.errors import ConfigError, UserError
 from nasforge.core.evaluator import TrialContext
-from nasforge.core.hookspecs import hookimpl
 
 
 class _Strict(BaseModel):
@@ -123,20 +128,31 @@ def _check_components(experiment: Any, spec: DeploySpec) -> None:
             pm.get("exporter", fmt)
         except UserError as exc:
             raise ConfigError(f"export.formats[{i}]", str(exc)) from None
-    if experiment.config.evaluator.name != "trainer":
-        raise ConfigError("compress", f"compressing and exporting after the search needs trained weights from the 'trainer' evaluator, not {experiment.config.evaluator.name!r}; use 'nasforge compress'/'nasforge export' on a model of your own")
+    name = experiment.config.evaluator.name
+    if name not in pm.components("deploy_adapter"):
+        available = ", ".join(sorted(pm.components("deploy_adapter"))) or "none"
+        raise ConfigError(
+            "compress" if experiment.config.compress is not None else "export",
+            f"evaluator {name!r} registered no deploy adapter, so its trained models cannot be compressed or exported after the search "
+            f"(evaluators with one: {available}); use 'nasforge compress'/'nasforge export' on a model of your own",
+        )
 
 
-@hookimpl
-def nasforge_before_experiment(experiment: Any) -> None:
+def adapter_for(experiment: Any) -> DeployAdapter:
+    """The deploy adapter registered for the experiment's evaluator, built on its evaluator instance."""
+    factory = experiment.pm.get("deploy_adapter", experiment.config.evaluator.name)
+    return factory(experiment.evaluator)
+
+
+def check_experiment(experiment: Any) -> None:
     """Validate the sections before any trial runs, so a typo costs no search time."""
     spec = parse_sections(experiment.config.compress, experiment.config.export)
     if spec is not None:
         _check_components(experiment, spec)
 
 
-@hookimpl
-def nasforge_after_experiment(experiment: Any, result: Any) -> None:
+def deploy_experiment(experiment: Any, result: Any) -> None:
+    """Compress and export the experiment's winner(s) when its config asks for it."""
     spec = parse_sections(experiment.config.compress, experiment.config.export)
     if spec is None or result.stop_reason == "interrupted":
         return
@@ -144,75 +160,66 @@ def nasforge_after_experiment(experiment: Any, result: Any) -> None:
     if not targets:
         _log("no trial completed, nothing to compress or export")
         return
+    adapter = adapter_for(experiment)
     rows = []
     for trial in targets:
-        rows.extend(deploy_trial(experiment, trial, spec))
+        rows.extend(deploy_trial(experiment, trial, spec, adapter))
     out = experiment.directory / "deploy" / "summary.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     experiment.summaries.append(summary_table(rows))
     experiment.summaries.append(f"deployable models and model cards: {out.parent}")
 
 
-def _dataset(experiment: Any):
-    from nasforge.trainer.data import load_dataset
-
-    opts = dict(experiment.config.evaluator.options)
-    return load_dataset(
-        opts.get("dataset", "digits"),
-        valid_fraction=opts.get("valid_fraction", 0.2),
-        test_fraction=opts.get("test_fraction"),
-        max_train_samples=opts.get("max_train_samples"),
-        seed=opts.get("data_seed", 0),
-        **dict(opts.get("dataset_options") or {}),
-    )
-
-
-def _trained_model(experiment: Any, trial: Any, spec: DeploySpec, workdir: Path):
-    from nasforge.trainer.artifacts import load_trained_model
-
+def _trained_model(experiment: Any, trial: Any, spec: DeploySpec, workdir: Path, adapter: DeployAdapter) -> DeployableModel:
     trial_dir = experiment.trial_directory(trial.number)
-    has_weights = (trial_dir / "model.pt").exists() and (trial_dir / "model.json").exists()
     reduced = trial.fidelity is not None
-    retrain = spec.compress.retrain == "always" or (spec.compress.retrain == "auto" and (reduced or not has_weights))
+    skip_saved = spec.compress.retrain == "always" or (spec.compress.retrain == "auto" and reduced)
+    saved = None if skip_saved else adapter.load(trial_dir)
+    retrain = skip_saved or (spec.compress.retrain == "auto" and saved is None)
     if not retrain:
-        if not has_weights:
-            raise UserError(f"trial {trial.number} saved no weights and compress.retrain is 'never'")
-        return load_trained_model(trial_dir)
+        if saved is None:
+            raise UserError(f"trial {trial.number} saved no trained model and compress.retrain is 'never'")
+        return saved
     _log(f"retraining trial {trial.number} at full fidelity")
     directory = workdir / "retrained"
     directory.mkdir(parents=True, exist_ok=True)
-    context = TrialContext(number=trial.number, seed=experiment.config.seed * 100_003 + trial.number, directory=directory)
+    context = TrialContext(number=trial.number, seed=experiment.trial_seed(trial.number), directory=directory)
     experiment.evaluator.evaluate(trial.architecture, context)
-    return load_trained_model(directory)
+    retrained = adapter.load(directory)
+    if retrained is None:
+        raise UserError(
+            f"retraining trial {trial.number} saved no model in {directory}; the evaluator must save its trained model "
+            "(for the trainer: save_model: true) for compress/export to work"
+        )
+    return retrained
 
 
-def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec) -> list[dict[str, Any]]:
+def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployAdapter | None = None) -> list[dict[str, Any]]:
     """Compress and export one trial's model; one summary row per (variant, format)."""
+    from nasforge.compression._utils import count_macs, count_params
+    from nasforge.compression.base import ModelSpec as CompressionSpec
     from nasforge.export.benchmark import OnnxRuntimeBenchmark
     from nasforge.export.parity import ParityError
-    from nasforge.trainer.data import make_loader
-    from nasforge.trainer.metrics import count_flops, count_params
-    from nasforge.trainer.training import evaluate_accuracy
 
-    from nasforge.compression.base import ModelSpec as CompressionSpec
-
+    adapter = adapter if adapter is not None else adapter_for(experiment)
     workdir = experiment.directory / "deploy" / f"trial-{trial.number:05d}"
     workdir.mkdir(parents=True, exist_ok=True)
-    model, model_spec = _trained_model(experiment, trial, spec, workdir)
+    trained = _trained_model(experiment, trial, spec, workdir, adapter)
+    model = trained.model
     model.eval()
-    splits = _dataset(experiment)
-    input_shape = tuple(model_spec.input_shape)
-    example = torch.zeros(1, *input_shape)
-    train_loader = make_loader(splits.train, batch_size=64, shuffle=True, seed=experiment.config.seed)
-    test_x, test_y = _stack(splits.test)
-    calib_x, _ = _stack(splits.train, limit=spec.export.calibration_samples if spec.export else 256)
+    example = trained.example_inputs
+    data = adapter.data(spec.export.calibration_samples if spec.export else 256, experiment.config.seed)
+    train_loader, calib_x = data.train, data.calibration
+    test_x, test_y = data.evaluation
 
     models: list[tuple[str, torch.nn.Module, dict[str, Any]]] = [("uncompressed", model, {})]
     for variant in spec.compress.variants:
         label = variant.label or variant.name
         _log(f"trial {trial.number}: compressing with {label}")
         compressor = _instantiate(experiment.pm.get("compressor", variant.name), variant, label)
-        cspec = CompressionSpec(space=model_spec.builder, architecture=model_spec.architecture.to_dict(), input_shape=input_shape, num_classes=model_spec.num_classes)
+        cspec = None
+        if trained.builder is not None and trained.architecture is not None and trained.input_shape is not None and trained.num_classes is not None:
+            cspec = CompressionSpec(space=trained.builder, architecture=dict(trained.architecture), input_shape=tuple(trained.input_shape), num_classes=trained.num_classes)
         result = compressor.compress(model, example, data=train_loader, spec=cspec)
         models.append((label, result.model.eval(), result.report.to_dict()))
         torch.save(result.model, workdir / f"{label}.pt")
@@ -223,8 +230,8 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec) -> list[dict[str
             "trial": trial.number,
             "variant": label,
             "params": float(count_params(m)),
-            "flops": float(count_flops(m, input_shape)),
-            "torch_test_accuracy": float(evaluate_accuracy(m, splits.test)),
+            "flops": float(2 * count_macs(m, example)),  # FlopCounterMode counts 2 FLOPs per multiply-accumulate
+            "torch_test_accuracy": float(adapter.score(m)),
         }
         if report:
             base["compression"] = {k: report[k] for k in ("params_ratio", "macs_ratio", "sparsity", "removed_blocks", "skipped", "notes") if k in report}
@@ -268,12 +275,6 @@ def _instantiate(cls: Any, variant: Variant, label: str) -> Any:
     from nasforge.core.experiment import instantiate
 
     return instantiate(cls, (), dict(variant.options), f"compress.variants[{label}].options", f"compressor {variant.name!r}")
-
-
-def _stack(dataset: Any, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    xs, ys = zip(*(dataset[i] for i in range(n)), strict=True)
-    return torch.stack(list(xs)), torch.as_tensor(ys)
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:

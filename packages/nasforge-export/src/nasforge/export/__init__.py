@@ -19,6 +19,7 @@ from nasforge.export.benchmark import (
     measure_interleaved,
 )
 from nasforge.export.card import ModelCard, read_card, verify_card
+from nasforge.export.latency import OnnxRuntimeLatency
 from nasforge.export.exporters import ExportResult, Exporter, OnnxExporter, OnnxFp16Exporter, OnnxInt8Exporter
 from nasforge.export.onnx import ExportError, OnnxExport, export_onnx
 from nasforge.export.parity import ParityError, ParityReport, check_parity
@@ -45,6 +46,7 @@ __all__ = [
     "OnnxFp16Exporter",
     "OnnxInt8Exporter",
     "OnnxRuntimeBenchmark",
+    "OnnxRuntimeLatency",
     "ParityError",
     "ParityReport",
     "QuantizationOptions",

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._utils import as_input_tuple
+from ._common import as_tensor_tuple
 
 
 class OnnxRuntimeLatency:
@@ -30,7 +30,7 @@ class OnnxRuntimeLatency:
     """
 
     def __init__(self, example_inputs: torch.Tensor | Sequence[torch.Tensor], threads: int = 1, runs: int = 100, warmup: int = 20) -> None:
-        self.inputs = as_input_tuple(example_inputs)
+        self.inputs = as_tensor_tuple(example_inputs, "example_inputs")
         self.threads = int(threads)
         self.runs = int(runs)
         self.warmup = int(warmup)

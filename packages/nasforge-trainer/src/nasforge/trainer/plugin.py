@@ -41,6 +41,13 @@ def nasforge_register_model_builders(register: Any) -> None:
 
 
 @hookimpl
+def nasforge_register_deploy_adapters(register: Any) -> None:
+    from nasforge.trainer.deploy import TrainerDeployment
+
+    register("trainer", TrainerDeployment, "Reload trainer checkpoints (model.pt/model.json) with the search's data split for compression and export")
+
+
+@hookimpl
 def nasforge_after_trial(experiment: Any, trial: Any) -> None:
     tensorboard.log_trial(experiment, trial)
 

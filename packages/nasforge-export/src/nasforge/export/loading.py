@@ -1,0 +1,174 @@
+"""Build a model from a factory, load a checkpoint into it, read real input samples.
+
+The library behind ``nasforge export`` (and ``nasforge compress``): a factory is
+``package.module:callable`` (e.g. ``torchvision.models:resnet18``); a checkpoint is a state dict,
+raw or under ``state_dict``/``model_state_dict``/``model``; samples are ``.npy``/``.npz`` files
+or image folders.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nasforge.core.errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+
+# -- building the model ---------------------------------------------------------------------------
+def load_factory(spec: str):
+    """Import ``package.module:callable`` (the callable builds the model)."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise UserError(f"--model-factory must look like 'package.module:function' (e.g. torchvision.models:resnet18), got {spec!r}")
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"--model-factory: cannot import module {module_name!r}: {exc}") from None
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise UserError(f"--model-factory: module {module_name!r} has no attribute {attr!r}")
+    if not callable(fn):
+        raise UserError(f"--model-factory: {spec!r} is not callable")
+    return fn
+
+
+def build_model(spec: str, kwargs: dict[str, Any] | None = None) -> torch.nn.Module:
+    """Call the factory with ``kwargs`` and check that it returned a torch module."""
+    fn = load_factory(spec)
+    try:
+        model = fn(**(kwargs or {}))
+    except TypeError as exc:
+        raise UserError(f"--model-factory {spec} rejected the arguments {kwargs or {}}: {exc}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise UserError(f"--model-factory {spec} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
+    """Load a state dict (raw, or under 'state_dict'/'model'/'model_state_dict'), stripping 'module.' prefixes.
+
+    Returns facts for the model card (path, keys found, extra scalar entries like 'best_prec1').
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"--checkpoint {path} could not be read as a torch checkpoint: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"--checkpoint {path} holds a {type(data).__name__}; expected a state dict or a dict with 'state_dict'")
+    state = data
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(data.get(key), dict):
+            state = data[key]
+            break
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"--checkpoint {path}: no state dict found (top-level keys: {sorted(data)[:10]})")
+    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise UserError(
+            f"--checkpoint {path} does not fit the model from the factory: {' '.join(first[:3])[:600]}; "
+            "check --model-factory and --model-kwargs (e.g. num_classes)"
+        ) from None
+    extras = {k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v) for k, v in data.items() if k not in ("state_dict", "model_state_dict", "model", "optimizer")}
+    return {"checkpoint": str(path), **{k: v for k, v in extras.items() if isinstance(v, (int, float, str, bool))}}
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'3,32,32' -> (3, 32, 32)."""
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise UserError(f"--input-shape must be comma-separated integers like 3,32,32, got {text!r}") from None
+    if not shape or any(d < 1 for d in shape):
+        raise UserError(f"--input-shape must be positive integers like 3,32,32, got {text!r}")
+    return shape
+
+
+# -- data -----------------------------------------------------------------------------------------
+def load_samples(
+    path: str | Path,
+    input_shape: Sequence[int],
+    limit: int | None = None,
+    seed: int = 0,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    what: str = "--calibration-data",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Real samples for calibration/evaluation: ``x`` shaped (N, *input_shape) and labels or None.
+
+    Accepts a ``.npy`` array, a ``.npz`` with ``x`` (and optionally ``y``), or a folder of images
+    laid out as ``<folder>/<class>/<image>`` (labels are the sorted class folder indices; pixels
+    scaled to [0, 1], resized to the input size, then normalised with ``mean``/``std`` if given).
+    ``limit`` keeps a seeded random subset.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist")
+    y = None
+    if path.is_dir():
+        x, y = _load_image_folder(path, input_shape, what, limit, seed)
+    elif path.suffix == ".npy":
+        x = np.load(path)
+    elif path.suffix == ".npz":
+        with np.load(path) as archive:
+            if "x" not in archive:
+                raise UserError(f"{what} {path} has arrays {sorted(archive.files)}; it needs 'x' (and optionally 'y')")
+            x = archive["x"]
+            y = archive["y"] if "y" in archive else None
+    else:
+        raise UserError(f"{what} {path}: expected a .npy/.npz file or a folder of class sub-folders of images")
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) != tuple(input_shape):
+        raise UserError(f"{what} samples have shape {tuple(x.shape[1:])} but --input-shape is {tuple(input_shape)}")
+    if mean is not None or std is not None:
+        channels = input_shape[0]
+        m = np.asarray(mean if mean is not None else [0.0] * channels, dtype=np.float32).reshape(-1, *([1] * (len(input_shape) - 1)))
+        s = np.asarray(std if std is not None else [1.0] * channels, dtype=np.float32).reshape(-1, *([1] * (len(input_shape) - 1)))
+        x = (x - m) / s
+    if limit is not None and limit < len(x):
+        idx = np.sort(np.random.default_rng(seed).choice(len(x), size=limit, replace=False))
+        x = x[idx]
+        y = y[idx] if y is not None else None
+    return np.ascontiguousarray(x), (None if y is None else np.asarray(y).astype(np.int64))
+
+
+def _load_image_folder(root: Path, input_shape: Sequence[int], what: str, limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise UserError(f"{what}: reading image folders needs Pillow (pip install pillow), or pass a .npz with x and y") from None
+    if len(input_shape) != 3 or input_shape[0] not in (1, 3):
+        raise UserError(f"{what}: image folders need --input-shape C,H,W with C 1 or 3, got {tuple(input_shape)}")
+    channels, height, width = input_shape
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise UserError(f"{what} {root} has no class sub-folders; expected {root}/<class>/<image>")
+    files = [(file, label) for label, cls in enumerate(classes) for file in sorted((root / cls).iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES]
+    if limit is not None and limit < len(files):  # decode only the subset (a train split has tens of thousands)
+        files = [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), size=limit, replace=False))]
+    xs, ys = [], []
+    for file, label in files:
+        with Image.open(file) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (width, height):
+                img = img.resize((width, height))
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+        xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
+        ys.append(label)
+    if not xs:
+        raise UserError(f"{what} {root} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return np.stack(xs), np.asarray(ys, dtype=np.int64)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tomllib
 from pathlib import Path
 
 import nox
+import tomllib
 
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "venv"  # pip, which finds the locally cached torch wheels
@@ -89,3 +89,10 @@ def e2e(s: nox.Session) -> None:
         s.run("pytest", "tests", "-q", "-p", "no:cacheprovider", *s.posargs)
     finally:
         _free_disk(s)
+
+
+@nox.session(name="lint")
+def lint(s: nox.Session) -> None:
+    """ruff over the whole workspace, with the rule set in the root pyproject.toml."""
+    s.install("ruff>=0.6")
+    s.run("ruff", "check", str(ROOT))

@@ -39,11 +39,11 @@ class _TrialClock:
         self.rows: list[tuple[int, float, float, dict]] = []
 
     @hookimpl
-    def nasforge_before_trial(self, experiment, trial):  # noqa: ANN001 - hook signature
+    def nasforge_before_trial(self, experiment, trial):
         self.start[trial.number] = (time.perf_counter(), time.process_time())
 
     @hookimpl
-    def nasforge_after_trial(self, experiment, trial):  # noqa: ANN001
+    def nasforge_after_trial(self, experiment, trial):
         wall, cpu = self.start.pop(trial.number)
         self.rows.append((trial.number, time.perf_counter() - wall, time.process_time() - cpu, dict(trial.metrics)))
 

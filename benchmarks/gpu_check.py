@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 
-
 GPU = "cuda"
 
 
@@ -73,10 +72,10 @@ def main() -> int:
     out["gpu"] = torch.cuda.get_device_name(0) if GPU == "cuda" else "none (dry run)"
     import onnxruntime as ort
 
+    from nasforge.compression.models.cifar_resnet import resnet56
     from nasforge.core.evaluator import TrialContext
     from nasforge.export import OnnxRuntimeBenchmark, export_onnx
     from nasforge.trainer import TrainingEvaluator, build_model, cnn_space
-    from nasforge.compression.models.cifar_resnet import resnet56
 
     out["onnxruntime"] = ort.__version__
     out["ort_providers"] = ort.get_available_providers()

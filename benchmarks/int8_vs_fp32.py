@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ort_vs_eager import load_cifar, load_resnet56  # noqa: E402  (same folder: shared data loading and model)
+from ort_vs_eager import load_cifar, load_resnet56  # same folder: shared data loading and model
 
 #: name -> quantize_int8 options. "default" is QuantizationOptions() as shipped.
 CONFIGS: dict[str, dict] = {

@@ -182,8 +182,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the rows as JSON here")
     args = parser.parse_args(argv)
 
-    from nasforge.export import check_parity, export_onnx
     import onnxruntime
+
+    from nasforge.export import check_parity, export_onnx
 
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
           f"threads {args.threads} (torch.set_num_threads = intra_op_num_threads, inter_op 1); runs {args.runs} (batch <= 8: {args.small_batch_runs}), warmup {args.warmup}")

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
 import time
@@ -87,7 +86,6 @@ def teacher_model(args: argparse.Namespace, data: Any, stages: dict[str, Any]) -
 def search(args: argparse.Namespace, teacher_dir: Path, search_samples: int) -> Path:
     from nasforge.core.config import validate_config
     from nasforge.core.experiment import Experiment
-    from nasforge.core.store import Store
 
     directory = args.out / "C-search"
     config = validate_config({
@@ -223,7 +221,7 @@ def interleaved_latency(contenders: dict[str, Any], seq_len: int, rounds: int, r
         else:
             t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
 
-            def eager(m=target.eval()):
+            def eager(m=target.eval()):  # noqa: B008 - binds this iteration's model
                 with torch.inference_mode():
                     return m(input_ids=t_ids, attention_mask=t_mask)
 
@@ -281,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
-    from nasforge_transformers import FinetuneOptions, encode, evaluate, finetune, load_model, load_text_classification, stratified_sample, teacher_logits
+    from nasforge_transformers import FinetuneOptions, encode, finetune, load_model, load_text_classification, stratified_sample, teacher_logits
     from nasforge_transformers.importance import encoder_shape, slice_subnetwork
     from nasforge_transformers.subnet_space import subnetwork_plan, transformer_subnet_space
     from nasforge_transformers.supernet import OneShotEvaluator
@@ -427,7 +425,7 @@ def check_targets(rows: list[dict[str, Any]], a_fused: float, a_fp32: float, a_a
     out = []
     fast = [r for r in c_fp32 if r["latency_ms"] <= 0.5 * a_fused]
     best = max(fast, key=lambda r: r["accuracy"], default=None)
-    out.append(f"target 1 (C fp32 <= 0.5x A fused, within 1.0 pt): " + (
+    out.append("target 1 (C fp32 <= 0.5x A fused, within 1.0 pt): " + (
         f"{best['name']} {best['latency_ms'] / a_fused:.2f}x at {(best['accuracy'] - a_acc) * 100:+.2f} pt -> {'MET' if a_acc - best['accuracy'] <= 0.010 else 'NOT MET'}"
         if best else "no C sub-network at <= 0.5x -> NOT MET"))
     verdicts = []

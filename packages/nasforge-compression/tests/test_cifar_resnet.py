@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from nasforge_compression_testing import require_shared
+
 from nasforge.compression.models.cifar_resnet import ChannelPadShortcut, CifarResNet, load_checkpoint, resnet20, resnet32, resnet44, resnet56, strip_prefix
 
 

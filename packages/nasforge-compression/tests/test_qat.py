@@ -27,8 +27,9 @@ def test_qat_keeps_accuracy_and_exports_qdq(digits, trained_digits_cnn, tmp_path
     q_w = torch.fake_quantize_per_channel_affine(w, s, torch.zeros_like(s, dtype=torch.int32), 0, -128, 127)
     assert torch.allclose(torch.round(q_w / s.view(-1, 1, 1, 1)), q_w / s.view(-1, 1, 1, 1), atol=1e-4)
 
-    from nasforge.export import export_onnx
     import onnxruntime as ort
+
+    from nasforge.export import export_onnx
 
     x = next(iter(test))[0][:8]
     info = export_onnx(q.eval(), x[:1], tmp_path / "qat.onnx", exporter="torchscript")

@@ -12,7 +12,7 @@ def test_a_python_space_and_a_closure_as_evaluator(tmp_path):
         calls.append(arch)
         return {"accuracy": arch["a"] / 10, "params": 100.0 * (arch["a"] + 1)}
 
-    result = nf.run(space={"a": range(0, 10), "b": nf.categorical(["x", "y"])}, evaluator=score, strategy="seeded_random", plugins=["nasforge_test_plugin"],
+    result = nf.run(space={"a": range(10), "b": nf.categorical(["x", "y"])}, evaluator=score, strategy="seeded_random", plugins=["nasforge_test_plugin"],
                     objectives=["accuracy", "params:min"], constraints=["params <= 500"], budget={"trials": 8}, output=str(tmp_path))
     assert len(calls) == 8 and result.config.evaluator.name == "python:test_a_python_space_and_a_closure_as_evaluator.<locals>.score"
     assert result.best.metrics["accuracy"] == max(t.metrics["accuracy"] for t in result.trials if t.metrics["params"] <= 500)

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 from conftest import synthetic_config
+
 from nasforge.core.cli import main
 from nasforge.core.config import validate_config
 from nasforge.core.experiment import Experiment
@@ -118,8 +119,9 @@ def test_a_constraint_on_a_metric_the_evaluator_never_reports_is_warned_about(tm
 
 
 def test_tables_name_the_latency_use_human_numbers_and_never_break_an_architecture_mid_word(tmp_path, pm):
-    from nasforge.core.cli import trials_table
     from rich.console import Console
+
+    from nasforge.core.cli import trials_table
 
     _, result = _run(tmp_path, pm, budget={"trials": 4}, space={"choices": [
         {"name": "a", "type": "int", "low": 0, "high": 9}, {"name": "b", "values": ["x", "y"]},

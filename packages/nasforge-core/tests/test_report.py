@@ -3,6 +3,7 @@ import re
 
 import pytest
 from conftest import synthetic_config
+
 from nasforge.core import report as report_module
 from nasforge.core.cli import main
 from nasforge.core.config import validate_config

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import synthetic_config
+
 from nasforge.core.config import validate_config
 from nasforge.core.experiment import Experiment
 

@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 
-from nasforge.deploy.compress_cli import load_compressed, make_compressor
 from nasforge.compression.models.cifar_resnet import resnet20
 from nasforge.core.cli import main
 from nasforge.core.errors import ConfigError
+from nasforge.deploy.compress_cli import load_compressed, make_compressor
+
 
 def test_make_compressor_rejects_unknown_options():
     with pytest.raises(ConfigError, match="unknown option"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from nasforge_export_testing import TinyCNN, TinyResNet, train_digits
 
 torch.set_num_threads(1)

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from nasforge.core.errors import UserError
-from nasforge.export import OnnxRuntimeBenchmark, benchmark_torch_eager, export_onnx, measure_interleaved
-from nasforge.export import runtime
+from nasforge.export import OnnxRuntimeBenchmark, benchmark_torch_eager, export_onnx, measure_interleaved, runtime
 
 
 @pytest.fixture

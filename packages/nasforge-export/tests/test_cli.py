@@ -8,11 +8,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from nasforge_export_testing import tiny_cnn
 
 from nasforge.core.cli import main
 from nasforge.export import read_card
 from nasforge.export.loading import load_samples
-from nasforge_export_testing import tiny_cnn
 
 FACTORY = "nasforge_export_testing:tiny_cnn"
 

@@ -6,11 +6,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from nasforge_export_testing import torch_accuracy
 from onnx import numpy_helper
 
 from nasforge.core.errors import UserError
 from nasforge.export import ArrayCalibrationReader, check_parity, convert_fp16, evaluate_onnx_accuracy, quantize_int8
-from nasforge_export_testing import torch_accuracy
 
 #: Stated bound: static int8 may lose at most this much top-1 accuracy on the digits test split.
 MAX_INT8_DROP = 0.02

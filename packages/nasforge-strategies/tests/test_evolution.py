@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from strategy_helpers import drive, tell
 
 from nasforge.core.errors import ConfigError
 from nasforge.strategies import RegularizedEvolution
-
-from strategy_helpers import drive, tell
 
 
 def _differences(a, b):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from strategy_helpers import tell
 
 from nasforge.core.errors import ConfigError
 from nasforge.strategies import LocalSearch
-
-from strategy_helpers import tell
 
 
 def objective(arch):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from strategy_helpers import tell
 
 from nasforge.core.errors import ConfigError
 from nasforge.strategies import GridSearch, RandomSearch
-
-from strategy_helpers import tell
 
 
 def test_grid_enumerates_every_architecture_exactly_once_in_order(small_space):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from strategy_helpers import drive, tell
 
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture
 from nasforge.core.space import SearchSpace
 from nasforge.strategies import Reinforce
-
-from strategy_helpers import drive, tell
 
 
 def test_policy_moves_toward_the_rewarded_value(flat_space):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from strategy_helpers import tell
 
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture, Observation, TrialState
 from nasforge.strategies import TPE, LocalSearch, RandomSearch, RegularizedEvolution, Reinforce
 from nasforge.strategies.base import check_float, check_int, score_of
-
-from strategy_helpers import tell
 
 
 def test_failed_and_infeasible_trials_score_below_everything():

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from strategy_helpers import drive, tell
 
 from nasforge.core.errors import ConfigError
 from nasforge.core.records import Architecture
 from nasforge.core.space import SearchSpace
 from nasforge.strategies import TPE, RandomSearch
 from nasforge.strategies.tpe import _kernel_density
-
-from strategy_helpers import drive, tell
 
 
 def test_kernel_density_is_a_distribution_peaked_at_the_observations():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nasforge.core.errors import ConfigError, UnknownComponentError, UserError
-from nasforge.trainer import build_model, fit, load_dataset, make_loader, TrainConfig
+from nasforge.trainer import TrainConfig, build_model, fit, load_dataset, make_loader
 from nasforge.trainer.data import load_cifar10
 
 

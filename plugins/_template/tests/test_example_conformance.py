@@ -3,7 +3,6 @@
 import pytest
 
 from nasforge.core.records import Observation
-
 from nasforge.testing.evaluators import EVALUATOR_CHECKS
 from nasforge.testing.evaluators import run_check as run_evaluator_check
 from nasforge.testing.strategies import STRATEGY_CHECKS

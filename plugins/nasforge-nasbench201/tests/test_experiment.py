@@ -18,7 +18,6 @@ from nasforge.core.plugins import get_plugin_manager
 from nasforge.core.records import TrialState
 from nasforge_nasbench201 import NASBench201Evaluator, nasbench201_space
 
-
 pytest.importorskip("nasforge.strategies", reason="integration with nasforge-strategies, which is not installed here")
 
 

@@ -23,7 +23,7 @@ def sentiment_csv(tmp_path_factory) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
-        for i in range(6):
+        for _ in range(6):
             for j, text in enumerate(SENTENCES):
                 writer.writerow([text, "pos" if j < 4 else "neg"])
     return path

@@ -88,7 +88,9 @@ def test_distilling_from_cached_teacher_logits_moves_the_student_to_the_teacher(
     assert teacher_logits(other, shorter, cache=cache).shape == (8, 2)
 
     student, _ = tiny_model("encoder", seed=7)
-    gap = lambda: float(torch.nn.functional.kl_div(predict_logits(student, data).log_softmax(-1), logits.log_softmax(-1), log_target=True, reduction="batchmean"))
+    def gap() -> float:
+        return float(torch.nn.functional.kl_div(predict_logits(student, data).log_softmax(-1), logits.log_softmax(-1), log_target=True, reduction="batchmean"))
+
     before = gap()
     finetune(student, data, FinetuneOptions(max_steps=30, batch_size=8, lr=2e-3, alpha=1.0, temperature=1.0), teacher_logits=logits)
     assert gap() < before / 4
@@ -122,7 +124,7 @@ def test_resuming_from_a_checkpoint_gives_the_same_model(tmp_path):
         assert torch.allclose(value, straight[key], atol=1e-6), key
 
     with pytest.raises(KeyboardInterrupt):
-        finetune(tiny_model("encoder", seed=2)[0], data, opts, checkpoint=ckpt, progress=lambda s, t, l: (_ for _ in ()).throw(KeyboardInterrupt) if s == 6 else None)
+        finetune(tiny_model("encoder", seed=2)[0], data, opts, checkpoint=ckpt, progress=lambda s, t, loss: (_ for _ in ()).throw(KeyboardInterrupt) if s == 6 else None)
     with pytest.raises(UserError, match="other options or data"):
         finetune(fresh, data, FinetuneOptions(max_steps=20, batch_size=8, checkpoint_every=5), checkpoint=ckpt)
 

@@ -8,7 +8,6 @@ another plugin already took is an error naming both plugins).
 from __future__ import annotations
 
 from nasforge.core.hookspecs import hookimpl
-
 from nasforge_example.evaluator import ExampleScore
 from nasforge_example.strategy import ExampleWalk
 

@@ -30,7 +30,6 @@ from nasforge.core.errors import ConfigError, UserError
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.records import Architecture, EvaluationResult
 from nasforge.core.space import SearchSpace
-
 from nasforge_nasbench201.space import EDGE_NAMES, SPACE_NAME
 from nasforge_nasbench201.table import NASBench201Table, load_table
 

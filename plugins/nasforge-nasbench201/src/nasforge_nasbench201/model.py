@@ -33,7 +33,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 from nasforge.core.errors import SpaceError
-
 from nasforge_nasbench201.space import EDGES, NUM_NODES, from_arch_str, nasbench201_space
 
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nasforge.core.hookspecs import hookimpl
-
 from nasforge_nasbench201.evaluator import NASBench201Evaluator
 from nasforge_nasbench201.space import SPACE_NAME, nasbench201_space
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from nasforge.core.errors import UserError
-
 from nasforge_nasbench201.space import architecture_index, from_arch_str, to_arch_str
 
 #: Columns without which the evaluator cannot answer.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from nasforge.core.hookspecs import hookimpl
-
 from nasforge_optuna.strategies import OptunaCmaEs, OptunaGP, OptunaNSGA2, OptunaTPE
 
 

@@ -37,6 +37,7 @@ from nasforge_transformers.data import (
     load_text_classification,
     stratified_sample,
 )
+from nasforge_transformers.models import MINILM, LoadedModel, family_of, load_model, load_tokenizer, minilm_path, model_max_length
 from nasforge_transformers.training import (
     FinetuneOptions,
     FinetuneResult,
@@ -50,7 +51,6 @@ from nasforge_transformers.training import (
     predict_logits,
     teacher_logits,
 )
-from nasforge_transformers.models import MINILM, LoadedModel, family_of, load_model, load_tokenizer, minilm_path, model_max_length
 
 __version__ = "0.1.0"
 

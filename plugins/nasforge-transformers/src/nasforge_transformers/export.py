@@ -39,7 +39,6 @@ from nasforge.export.exporters import Exporter, ExportResult
 from nasforge.export.onnx import ExportError, OnnxExport
 from nasforge.export.parity import check_parity
 from nasforge.export.quantize import QuantizationOptions, evaluate_onnx_accuracy, quantize_int8
-
 from nasforge_transformers.wrappers import unwrap, wrap
 
 INPUT_NAMES = ("input_ids", "attention_mask")

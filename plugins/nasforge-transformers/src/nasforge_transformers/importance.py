@@ -27,7 +27,6 @@ from functools import partial
 from typing import Any
 
 from nasforge.core.errors import UserError
-
 from nasforge_transformers.subnet_space import ModelShape, SubnetPlan
 
 

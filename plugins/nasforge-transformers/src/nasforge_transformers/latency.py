@@ -53,8 +53,8 @@ class _Logits:
 
 def export_classifier_onnx(model: Any, path: str | os.PathLike[str], seq_len: int = 16, opset: int = 17) -> Path:
     """Export a sequence classifier to ONNX with dynamic batch and sequence axes (TorchScript exporter)."""
-    import io
     import contextlib
+    import io
 
     import torch
 

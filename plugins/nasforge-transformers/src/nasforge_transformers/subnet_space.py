@@ -137,9 +137,9 @@ def _layers_of_model(model: str | None) -> int:
 
 def model_shape(model: str | None = None) -> ModelShape:
     """The encoder sizes read from a model's config (a folder, hub id or ``minilm``, the default)."""
-    from nasforge.core.errors import UserError
     from transformers import AutoConfig
 
+    from nasforge.core.errors import UserError
     from nasforge_transformers.models import MINILM, resolve_source
 
     path, local = resolve_source(model or MINILM)

@@ -64,7 +64,6 @@ from nasforge.core.errors import ConfigError, UserError
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.records import Architecture, EvaluationResult
 from nasforge.core.space import SearchSpace
-
 from nasforge_transformers.subnet_space import ModelShape, SubnetPlan, extreme_architecture, subnetwork_plan
 
 OPTION = "evaluator.options"
@@ -168,8 +167,8 @@ def train_supernet(
     """
     import torch
 
-    from nasforge_transformers.training import distillation_loss, forward_logits, linear_warmup, make_optimizer
     from nasforge_transformers.importance import ElasticEncoder
+    from nasforge_transformers.training import distillation_loss, forward_logits, linear_warmup, make_optimizer
 
     if teacher_logits is not None and int(teacher_logits.shape[0]) != len(train):
         raise UserError(f"teacher logits cover {teacher_logits.shape[0]} examples, the training data has {len(train)}")
@@ -347,9 +346,9 @@ class _TransformerSubnetEvaluator(Evaluator):
         import torch
 
         from nasforge_transformers.data import encode, load_text_classification, stratified_sample
-        from nasforge_transformers.training import evaluate, finetune, teacher_logits
         from nasforge_transformers.importance import compute_importance, encoder_shape, rewire
         from nasforge_transformers.models import load_model
+        from nasforge_transformers.training import evaluate, finetune, teacher_logits
 
         folder = Path(workdir) / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
@@ -422,9 +421,9 @@ class _TransformerSubnetEvaluator(Evaluator):
     # -- measuring one sub-network -------------------------------------------------------------
     def measure(self, model: Any, plan: SubnetPlan, context: TrialContext | None, elastic: Any = None) -> dict[str, float]:
         """Accuracy/loss of ``model`` (gated by ``elastic`` when given) and the extracted sub-network's size and latency."""
-        from nasforge_transformers.training import evaluate
         from nasforge_transformers.importance import slice_subnetwork, subnet_params
         from nasforge_transformers.latency import measure_latency
+        from nasforge_transformers.training import evaluate
 
         state = self._require()
         started = time.perf_counter()
@@ -548,8 +547,8 @@ class MultiTrialEvaluator(_TransformerSubnetEvaluator):
     def evaluate(self, architecture: Architecture, context: TrialContext) -> EvaluationResult:
         from dataclasses import replace
 
-        from nasforge_transformers.training import finetune
         from nasforge_transformers.importance import slice_subnetwork
+        from nasforge_transformers.training import finetune
 
         state = self._require()
         plan = self.plan(architecture)

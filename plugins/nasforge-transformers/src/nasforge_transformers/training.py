@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from nasforge.core.errors import UserError
-
 from nasforge_transformers.data import EncodedTexts
 
 #: ``progress(step, total_steps, loss)`` after every optimiser step.

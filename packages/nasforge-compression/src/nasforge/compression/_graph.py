@@ -92,7 +92,7 @@ def _is_channel_preserving(node: Any) -> bool:
     base = name.removesuffix("Backward0").removesuffix("Backward1").removesuffix("Backward2")
     if base == "T" and not node.inputs:
         return True  # the transposed weight of a linear layer
-    if base == "ConstantPadNd" or base.startswith("ReflectionPad") or base.startswith("ReplicationPad"):
+    if base == "ConstantPadNd" or base.startswith(("ReflectionPad", "ReplicationPad")):
         pad = getattr(grad_fn, "_saved_pad", None)
         # (left, right, top, bottom, front, back, ...) from the last dimension backwards; on a 4-D
         # tensor entries 4 and 5 pad the channels. Channels appended at the end keep the indices

@@ -16,8 +16,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
 from nasforge.core.errors import NasforgeError, PluginError, UserError
 from nasforge.core.formatting import human, latency_source, metric_label

@@ -33,8 +33,8 @@ from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.executor import Executor
 from nasforge.core.pareto import pareto_front
 from nasforge.core.plugins import PluginManager, get_plugin_manager
-from nasforge.core.report import write_report
 from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
+from nasforge.core.report import write_report
 from nasforge.core.space import SearchSpace
 from nasforge.core.store import Store
 from nasforge.core.strategy import SearchStrategy

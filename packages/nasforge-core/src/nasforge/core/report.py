@@ -392,7 +392,7 @@ def serve(directory: Path, port: int = 8765, interval: float = 2.0, open_browser
                 else:
                     self.send_error(404)
                     return
-            except Exception as exc:  # noqa: BLE001 (keep serving; say what went wrong)
+            except Exception as exc:  # keep serving; say what went wrong
                 self.send_error(500, explain=f"{type(exc).__name__}: {exc}")
                 return
             self.send_response(200)

@@ -109,6 +109,7 @@ def test_compressor(name, check):
     model_factory, example = None, None
     if settings.get("model") == "resnet20":
         import torch
+
         from nasforge.compression.models.cifar_resnet import resnet20
 
         model_factory, example = resnet20, torch.randn(2, 3, 32, 32)

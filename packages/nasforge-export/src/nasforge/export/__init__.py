@@ -19,8 +19,8 @@ from nasforge.export.benchmark import (
     measure_interleaved,
 )
 from nasforge.export.card import ModelCard, read_card, verify_card
+from nasforge.export.exporters import Exporter, ExportResult, OnnxExporter, OnnxFp16Exporter, OnnxInt8Exporter
 from nasforge.export.latency import OnnxRuntimeLatency
-from nasforge.export.exporters import ExportResult, Exporter, OnnxExporter, OnnxFp16Exporter, OnnxInt8Exporter
 from nasforge.export.onnx import ExportError, OnnxExport, export_onnx
 from nasforge.export.parity import ParityError, ParityReport, check_parity
 from nasforge.export.quantize import (

@@ -128,7 +128,7 @@ def load_samples(
             if "x" not in archive:
                 raise UserError(f"{what} {path} has arrays {sorted(archive.files)}; it needs 'x' (and optionally 'y')")
             x = archive["x"]
-            y = archive["y"] if "y" in archive else None
+            y = archive.get("y")
     else:
         raise UserError(f"{what} {path}: expected a .npy/.npz file or a folder of class sub-folders of images")
     x = np.asarray(x, dtype=np.float32)

@@ -49,7 +49,6 @@ from nasforge.core.records import Architecture, Observation
 from nasforge.core.space import SearchSpace
 from nasforge.strategies.base import NativeStrategy, check_float, check_int, score_of
 
-
 #: Spaces with up to this many codes keep a boolean "seen" array indexed by code.
 SEEN_BITMAP_LIMIT = 1 << 24
 

@@ -34,3 +34,11 @@ def nasforge_register_exporters(register: Any) -> None:
 
     register(TransformerOnnxExporter.name, TransformerOnnxExporter, "Transformer to ONNX with dynamic batch and sequence axes, onnxruntime transformer fusion, parity-checked")
     register(TransformerOnnxInt8Exporter.name, TransformerOnnxInt8Exporter, "Transformer to int8 ONNX: dynamic (default) or static QDQ calibrated on token ids")
+
+
+@hookimpl
+def nasforge_register_compressors(register: Any) -> None:
+    from nasforge_transformers.compress import COMPRESSORS
+
+    for cls in COMPRESSORS:
+        register(cls.name, cls, (cls.__doc__ or "").strip().splitlines()[0] + " (transformers, importance-ranked)")

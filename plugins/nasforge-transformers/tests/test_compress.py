@@ -46,8 +46,8 @@ def silence_head(model, layer, head):
 @pytest.mark.parametrize("check", sorted(COMPRESSOR_CHECKS))
 @pytest.mark.parametrize("cls", [HeadPruner, FFNPruner, LayerDropper])
 def test_conformance(check, cls):
-    example = torch.randint(5, 60, (2, 8), generator=torch.Generator().manual_seed(0))
-    run_check(check, cls, options=cls.conformance_options, model_factory=lambda: wrapped(layers=3)[0], example_inputs=example, pruner=True)
+    model_factory, example = cls.conformance_model()
+    run_check(check, cls, options=cls.conformance_options, model_factory=model_factory, example_inputs=example, pruner=True)
 
 
 def test_registered():

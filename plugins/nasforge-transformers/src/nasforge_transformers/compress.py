@@ -218,6 +218,17 @@ class _TransformerCompressor(Compressor):
     conformance_options: dict[str, Any] = {"ratio": 0.5, "importance": "magnitude"}
     conformance_pruner = True
 
+    @staticmethod
+    def conformance_model() -> tuple[Any, Any]:
+        """The suite's model (a tiny random 3-layer BERT classifier) and example token ids."""
+        from nasforge_transformers.testing import tiny_model
+
+        def build() -> LogitsModel:
+            model, tokenizer = tiny_model("encoder", "classification", 2, layers=3)
+            return LogitsModel(model, tokenizer.pad_token_id)
+
+        return build, torch.randint(5, 60, (2, 8), generator=torch.Generator().manual_seed(0))
+
     def __init__(self, ratio: float = 0.25, importance: str = "gradient", scope: str = "layer", importance_batches: int = 32, finetune: Mapping[str, Any] | None = None) -> None:
         super().__init__(None)
         field = f"compressor.{self.name}"

@@ -8,7 +8,8 @@ compressor suite over every compressor that gives its test options. Narrow it wi
 A component takes part by class attributes (see each suite's module docstring):
 ``conformance_options`` (options for the suite), ``conformance_skip_<check>`` (an honest reason
 to skip a check), and for evaluators ``conformance_space`` (a callable returning a space) and for
-compressors ``conformance_pruner``. Built-in executors and compressors, which predate these
+compressors ``conformance_pruner`` and ``conformance_model`` (a callable returning a model
+factory and example inputs, for compressors of models other than the default small CNN). Built-in executors and compressors, which predate these
 attributes, are described in :data:`BUILTIN` below.
 """
 
@@ -107,7 +108,10 @@ def test_compressor(name, check):
     if options is None:
         pytest.skip(f"compressor {name!r} gives no conformance_options (how much to compress)")
     model_factory, example = None, None
-    if settings.get("model") == "resnet20":
+    if getattr(cls, "conformance_model", None) is not None:
+        # a compressor for another kind of model says what to test it on: () -> (model factory, example inputs)
+        model_factory, example = cls.conformance_model()
+    elif settings.get("model") == "resnet20":
         import torch
 
         from nasforge.compression.models.cifar_resnet import resnet20

@@ -43,7 +43,6 @@ from torch import nn
 
 from nasforge.compression.base import CompressionContext, Compressor
 from nasforge.core.errors import ConfigError, UserError
-
 from nasforge_transformers.data import EncodedTexts
 from nasforge_transformers.extract import extract, layer_modules, shape_of
 from nasforge_transformers.training import FinetuneOptions, finetune, predict_logits

@@ -158,12 +158,20 @@ def preprocess(onnx_path: str | os.PathLike, out_path: str | os.PathLike) -> Pat
     _quantization()  # a clear error when onnxruntime.quantization is missing
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    out_path = Path(out_path)
-    try:
-        quant_pre_process(str(onnx_path), str(out_path), skip_symbolic_shape=False)
-    except Exception:
-        # symbolic shape inference gives up on some graphs; plain ONNX shape inference still helps
-        quant_pre_process(str(onnx_path), str(out_path), skip_symbolic_shape=True)
+    src, out_path = Path(onnx_path).resolve(), Path(out_path).resolve()
+    # When symbolic shape inference gives up it saves "sym_shape_infer_temp.onnx" and a
+    # "<uuid>.data" file into the current folder (onnxruntime 1.2x); run it in a scratch folder.
+    previous = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="nasforge-preprocess-") as scratch:
+        os.chdir(scratch)
+        try:
+            try:
+                quant_pre_process(str(src), str(out_path), skip_symbolic_shape=False)
+            except Exception:
+                # symbolic shape inference gives up on some graphs (transformers); plain ONNX shape inference still helps
+                quant_pre_process(str(src), str(out_path), skip_symbolic_shape=True)
+        finally:
+            os.chdir(previous)
     return out_path
 
 

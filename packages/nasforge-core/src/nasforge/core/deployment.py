@@ -56,12 +56,14 @@ class DeployData:
     :param calibration: real inputs stacked along dimension 0, for int8 calibration and numeric
         parity checks of exported files.
     :param evaluation: held-out ``(inputs, labels)`` stacked along dimension 0; exported files
-        report their accuracy on them in the model card.
+        report their accuracy on them in the model card. ``None`` for a model that arg-max
+        accuracy does not describe (a recommender, a regressor): the deploy stage then scores
+        each exported file with :meth:`DeployAdapter.score` on an onnxruntime-backed module.
     """
 
     train: Iterable[Any]
     calibration: Any
-    evaluation: tuple[Any, Any]
+    evaluation: tuple[Any, Any] | None
 
 
 @runtime_checkable

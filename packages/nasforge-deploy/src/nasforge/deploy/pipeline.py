@@ -210,7 +210,9 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
     example = trained.example_inputs
     data = adapter.data(spec.export.calibration_samples if spec.export else 256, experiment.config.seed)
     train_loader, calib_x = data.train, data.calibration
-    test_x, test_y = data.evaluation
+    # no stacked evaluation set (a task not scored by arg-max accuracy, e.g. recommendation):
+    # exported files are scored by the adapter itself, through onnxruntime
+    evaluation = data.evaluation
 
     models: list[tuple[str, torch.nn.Module, dict[str, Any]]] = [("uncompressed", model, {})]
     for variant in spec.compress.variants:
@@ -232,6 +234,7 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
             "params": float(count_params(m)),
             "flops": float(2 * count_macs(m, example)),  # FlopCounterMode counts 2 FLOPs per multiply-accumulate
             "torch_test_accuracy": float(adapter.score(m)),
+            "metric": str(getattr(adapter, "metric", "accuracy")),
         }
         if report:
             base["compression"] = {k: report[k] for k in ("params_ratio", "macs_ratio", "sparsity", "removed_blocks", "skipped", "notes") if k in report}
@@ -242,16 +245,20 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
             _log(f"trial {trial.number}: exporting {label} as {fmt}")
             exporter = experiment.pm.get("exporter", fmt)()
             try:
-                exported = exporter.export(m, example, workdir, label, calibration=calib_x, evaluation=(test_x, test_y),
+                exported = exporter.export(m, example, workdir, label, calibration=calib_x, evaluation=evaluation,
                                            source={"experiment": str(experiment.directory), "trial": trial.number, "architecture": trial.architecture.to_dict(), "variant": label})
             except ParityError as exc:
                 # Loud, and kept out of the deployable set; the search and the other variants stand.
                 _log(f"PARITY FAILED for {label} as {fmt}: {exc}")
                 rows.append({**base, "format": fmt, "parity_error": str(exc)})
                 continue
-            bench = OnnxRuntimeBenchmark(exported.path, batch_sizes=(1,), threads=(spec.export.latency_threads,), providers=["CPUExecutionProvider"], runs=spec.export.latency_runs).run()
+            # input_shape: the example's own per-sample shape fills symbolic axes such as a text model's sequence length
+            bench = OnnxRuntimeBenchmark(exported.path, batch_sizes=(1,), threads=(spec.export.latency_threads,), providers=["CPUExecutionProvider"],
+                                         runs=spec.export.latency_runs, input_shape=_sample_shape(example)).run()
             latency = next((r.median_ms for r in bench.records if r.batch_size == 1), math.nan)
             card_accuracy = exported.card.get("metrics", {}).get("accuracy")
+            if evaluation is None:
+                card_accuracy = adapter.score(OnnxRuntimeModule(exported.path))
             rows.append({
                 **base,
                 "format": fmt,
@@ -271,6 +278,26 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
     return rows
 
 
+def _sample_shape(example: Any) -> tuple[int, ...] | None:
+    first = example[0] if isinstance(example, (tuple, list)) else example
+    return tuple(int(d) for d in first.shape[1:]) if isinstance(first, torch.Tensor) else None
+
+
+class OnnxRuntimeModule(torch.nn.Module):
+    """An ``.onnx`` file run by onnxruntime behind a ``torch.nn.Module`` face (one input, first output),
+    so an adapter's ``score`` measures the exported file exactly as it measures the PyTorch model."""
+
+    def __init__(self, path: Any) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {self.input_name: x.detach().cpu().numpy()})[0])
+
+
 def _instantiate(cls: Any, variant: Variant, label: str) -> Any:
     from nasforge.core.experiment import instantiate
 
@@ -281,7 +308,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
     """One row per exported file: the uncompressed model first, then each variant."""
     several = len({r["trial"] for r in rows}) > 1
     table = Table(title="Deployable models: test accuracy, onnxruntime CPU latency at batch 1", title_justify="left")
-    columns = (["trial"] if several else []) + ["model", "acc", "params", "FLOPs", "KB", "ms", "speedup"]
+    metric = rows[0].get("metric", "accuracy") if rows else "accuracy"
+    columns = (["trial"] if several else []) + ["model", "acc" if metric == "accuracy" else metric, "params", "FLOPs", "KB", "ms", "speedup"]
     for col in columns:
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in rows:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ def export_onnx(
     output_names: Sequence[str] | None = None,
     *,
     exporter: str = "dynamo",
+    dynamic_dims: Mapping[int, str] | None = None,
 ) -> OnnxExport:
     """Export ``model`` to a single ``.onnx`` file at ``path`` and check it.
 
@@ -82,6 +83,10 @@ def export_onnx(
     :param input_names: graph input names (default ``input`` or ``input_0``, ``input_1`` ...).
     :param output_names: graph output names (default ``output`` or ``output_0`` ...).
     :param exporter: ``"dynamo"`` (``torch.export``-based, default) or ``"torchscript"``.
+    :param dynamic_dims: more symbolic dimensions besides the batch, the same for every input, as
+        ``{dimension: name}`` (e.g. ``{1: "sequence"}`` for token sequences of any length).
+        ``None`` takes the model's ``onnx_dynamic_dims`` attribute when it has one (the text
+        models of nasforge-trainer set it), so callers that only pass the model get it right.
     :raises ExportError: (a :class:`~nasforge.core.errors.UserError`) naming the cause when the
         model cannot be run, traced or converted, or the result fails the ONNX checker.
     """
@@ -95,15 +100,16 @@ def export_onnx(
     path = as_path(path, "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     in_names = _names(input_names, len(inputs), "input", "input_names")
+    extra_dims = _dynamic_dims(model, dynamic_dims, inputs)
 
     with eval_mode(model), torch.no_grad():
         outputs = _run_once(model, inputs)
         out_names = _names(output_names, len(outputs), "output", "output_names")
         out_shapes = tuple(tuple(int(d) for d in o.shape) for o in outputs)
         if exporter == "dynamo":
-            _export_dynamo(model, inputs, batch, path, dynamic_batch, opset, in_names, out_names)
+            _export_dynamo(model, inputs, batch, path, dynamic_batch, opset, in_names, out_names, extra_dims)
         else:
-            _export_torchscript(model, inputs, path, dynamic_batch, opset, in_names, out_names)
+            _export_torchscript(model, inputs, path, dynamic_batch, opset, in_names, out_names, extra_dims)
 
     proto = _check_single_file(path, model)
     shapes = tuple(tuple(d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim) for i in proto.graph.input)
@@ -115,6 +121,10 @@ def export_onnx(
                 "the model probably reshapes with a literal batch size (use x.flatten(1) or x.view(x.size(0), -1)), "
                 "or export with dynamic_batch=False"
             )
+    for dim, name in extra_dims.items():
+        fixed = [n for n, shape in zip(in_names, shapes) if len(shape) > dim and not isinstance(shape[dim], str)]
+        if fixed:
+            raise ExportError(f"exported {type(model).__name__} but dimension {dim} ({name!r}) of input(s) {fixed} came out fixed; the model uses that size as a constant")
     opset_used = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset is not None and opset_used != opset:
         # the torch.export-based exporter writes opset 18 at the least and does not say so
@@ -175,15 +185,30 @@ def _flatten_outputs(value: Any, where: str) -> list[torch.Tensor]:
     )
 
 
-def _export_dynamo(model, inputs, batch, path, dynamic_batch, opset, in_names, out_names) -> None:
+def _dynamic_dims(model: torch.nn.Module, dims: Mapping[int, str] | None, inputs: tuple[torch.Tensor, ...]) -> dict[int, str]:
+    if dims is None:
+        dims = getattr(model, "onnx_dynamic_dims", None) or {}
+    out = {}
+    for dim, name in dict(dims).items():
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1 or not isinstance(name, str) or not name or name == "batch":
+            raise UserError(f"dynamic_dims must map input dimensions >= 1 to names other than 'batch', got {dict(dims)!r}")
+        for t in inputs:
+            if t.ndim <= dim or t.shape[dim] < 2:
+                raise UserError(f"dynamic dimension {dim} ({name!r}) needs sample inputs with at least 2 entries there, got shape {tuple(t.shape)}")
+        out[dim] = name
+    return out
+
+
+def _export_dynamo(model, inputs, batch, path, dynamic_batch, opset, in_names, out_names, extra_dims=None) -> None:
     args = inputs
     dynamic_shapes = None
-    if dynamic_batch:
-        if batch == 1:
+    extra = {dim: torch.export.Dim(name) for dim, name in (extra_dims or {}).items()}
+    if dynamic_batch or extra:
+        if dynamic_batch and batch == 1:
             # torch.export specialises a size-1 dimension to the constant 1; trace with two rows instead.
             args = tuple(torch.cat([t, t]) for t in inputs)
-        batch_dim = torch.export.Dim("batch")
-        dynamic_shapes = tuple({0: batch_dim} for _ in args)
+        batch_dim = {0: torch.export.Dim("batch")} if dynamic_batch else {}
+        dynamic_shapes = tuple({**batch_dim, **extra} for _ in args)
     try:
         with quiet_torch_export():
             program = torch.onnx.export(
@@ -203,8 +228,10 @@ def _export_dynamo(model, inputs, batch, path, dynamic_batch, opset, in_names, o
         raise ExportError(_explain(model, exc, dynamic_batch)) from exc
 
 
-def _export_torchscript(model, inputs, path, dynamic_batch, opset, in_names, out_names) -> None:
-    dynamic_axes = {name: {0: "batch"} for name in [*in_names, *out_names]} if dynamic_batch else None
+def _export_torchscript(model, inputs, path, dynamic_batch, opset, in_names, out_names, extra_dims=None) -> None:
+    axes_in = ({0: "batch"} if dynamic_batch else {}) | dict(extra_dims or {})
+    dynamic_axes = {name: axes_in for name in in_names} | ({name: {0: "batch"} for name in out_names} if dynamic_batch else {})
+    dynamic_axes = dynamic_axes or None
     try:
         with quiet_torch_export():
             torch.onnx.export(

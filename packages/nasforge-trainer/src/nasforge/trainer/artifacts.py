@@ -34,7 +34,7 @@ class ModelSpec:
 
     builder: str
     architecture: Architecture
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     num_classes: int
     space: str | None = None
     class_names: tuple[str, ...] = ()
@@ -42,6 +42,8 @@ class ModelSpec:
     dataset_options: Mapping[str, Any] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    #: extra builder arguments of the data (``vocab_size``, ``num_users`` ...); see ``DatasetSplits.model_options``
+    model_options: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible form written to ``model.json``."""
@@ -56,6 +58,7 @@ class ModelSpec:
             "dataset_options": dict(self.dataset_options or {}),
             "mean": list(self.mean) if self.mean is not None else None,
             "std": list(self.std) if self.std is not None else None,
+            "model_options": dict(self.model_options or {}),
         }
 
     @classmethod
@@ -72,11 +75,12 @@ class ModelSpec:
             dataset_options=dict(data.get("dataset_options") or {}),
             mean=tuple(data["mean"]) if data.get("mean") is not None else None,
             std=tuple(data["std"]) if data.get("std") is not None else None,
+            model_options=dict(data.get("model_options") or {}),
         )
 
     def build(self) -> nn.Module:
         """A freshly initialised (untrained) model of this spec."""
-        return build_model(self.builder, self.architecture, self.input_shape, self.num_classes)
+        return build_model(self.builder, self.architecture, self.input_shape, self.num_classes, **dict(self.model_options or {}))
 
 
 def save_trained_model(
@@ -105,6 +109,7 @@ def save_trained_model(
         dataset_options=_jsonable(dataset_options or {}),
         mean=tuple(float(m) for m in mean) if mean is not None else None,
         std=tuple(float(s) for s in std) if std is not None else None,
+        model_options=_jsonable(splits.model_options),
     )
     weights = directory / WEIGHTS_FILE
     spec_path = directory / SPEC_FILE

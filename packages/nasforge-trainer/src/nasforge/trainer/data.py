@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nasforge.core.errors import ConfigError, UnknownComponentError, UserError
+from nasforge.trainer.task import CLASSIFICATION, Task
 
 #: Where downloadable datasets go when no ``root`` is given (override with NASFORGE_DATA_DIR).
 DEFAULT_DATA_DIR = Path(os.environ.get("NASFORGE_DATA_DIR", Path.home() / ".cache" / "nasforge" / "data"))
@@ -107,6 +108,15 @@ class ImageTensorDataset(Dataset):
             x = _flip_and_crop(x, generator)
         return (x - self.mean) / self.std, self.labels[indices]
 
+    #: corruptions :meth:`corrupted` applies (see :mod:`nasforge.trainer.robustness`)
+    corruptions: tuple[str, ...] = ("gaussian_noise", "gaussian_blur", "jpeg", "contrast")
+
+    def corrupted(self, name: str, severity: int, seed: int = 0) -> ImageTensorDataset:
+        """A copy with corruption ``name`` at ``severity`` (1..5) applied to the pixels (no augmentation)."""
+        from nasforge.trainer.robustness import corrupt_image_dataset
+
+        return corrupt_image_dataset(self, name, severity, seed)
+
     def subset(self, indices: torch.Tensor | Sequence[int], augment: bool | None = None) -> ImageTensorDataset:
         """A new dataset with the samples at ``indices`` (same normalisation)."""
         idx = torch.as_tensor(indices, dtype=torch.long)
@@ -131,16 +141,26 @@ class DatasetSplits:
     """A dataset split three ways, with the shape of one input and the number of classes.
 
     ``valid`` is what searches select on; ``test`` is held out for final reporting only.
+    ``input_shape`` is one sample's shape (``(C, H, W)`` for images, ``(length,)`` for token
+    sequences). ``task`` says how to train and score (:mod:`nasforge.trainer.task`; default
+    classification). ``model_options`` are extra keyword arguments every model builder of this
+    data needs (e.g. ``vocab_size`` for text, ``num_users``/``num_items`` for recommendation).
     """
 
     train: Dataset
     valid: Dataset
     test: Dataset
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     num_classes: int
     class_names: tuple[str, ...] = ()
     name: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    task: Task = CLASSIFICATION
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    def example_input(self, batch_size: int = 1) -> torch.Tensor:
+        """A valid random input batch (for cost measurement and export), from the task."""
+        return self.task.example_input(self.input_shape, batch_size)
 
 
 class BatchLoader:
@@ -325,12 +345,21 @@ def load_dataset(
     :param seed: seed of the split (keep it fixed across trials so they see the same data).
     :param augment: random flip + crop on the training split (for natural images, not digits).
     :param options: the dataset's own options (e.g. ``root``, ``download``, ``image_size``).
+
+    A loader that returns finished :class:`DatasetSplits` and has parameters named
+    ``valid_fraction``, ``test_fraction``, ``max_train_samples`` or ``seed`` receives these values.
     """
     if not isinstance(name, str) or not name:
         raise ConfigError("evaluator.options.dataset", f"must be a dataset name, got {name!r}")
     loader = get_dataset_loader(name)
     check_dataset_options(loader, name, options)
-    raw = loader(**options)
+    # loaders that split the data themselves (text, speech, ratings) receive the split options they name
+    shared = {"valid_fraction": valid_fraction, "test_fraction": test_fraction, "max_train_samples": max_train_samples, "seed": seed}
+    try:
+        accepted = inspect.signature(loader).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    raw = loader(**options, **{k: v for k, v in shared.items() if k in accepted and k not in options})
     if isinstance(raw, DatasetSplits):
         return raw
     if not isinstance(raw, LabelledImages):

@@ -17,19 +17,26 @@ from nasforge.core.deployment import DeployableModel, DeployData
 from nasforge.trainer.artifacts import SPEC_FILE, WEIGHTS_FILE, load_trained_model
 from nasforge.trainer.data import make_loader
 from nasforge.trainer.evaluator import TrainingEvaluator
-from nasforge.trainer.training import evaluate_accuracy
 
 #: Mini-batch size of the fine-tuning batches handed to compressors.
 FINETUNE_BATCH_SIZE = 64
 
 
 class TrainerDeployment:
-    """Deploy adapter of the ``trainer`` evaluator (classification; the score is test accuracy)."""
+    """Deploy adapter of the ``trainer`` evaluator; the score is the data's task metric on the test split.
 
-    metric = "accuracy"
+    Classification data (images, text, speech) is scored by test accuracy and hands the stacked
+    test split to exporters; other tasks (recommendation: HR@10, RMSE) are scored by their own
+    evaluation, which the deploy stage also runs on each exported file through onnxruntime.
+    """
 
     def __init__(self, evaluator: TrainingEvaluator) -> None:
         self.evaluator = evaluator
+
+    @property
+    def metric(self) -> str:
+        """The task's primary metric (``accuracy``, ``hr_at_10``, ``rmse`` ...)."""
+        return str(self.evaluator.splits.task.primary)
 
     def load(self, directory: Path) -> DeployableModel | None:
         """The trained model of a trial folder; ``None`` when the trial saved no weights."""
@@ -39,7 +46,7 @@ class TrainerDeployment:
         model, spec = load_trained_model(directory)
         return DeployableModel(
             model=model,
-            example_inputs=torch.zeros(1, *spec.input_shape),
+            example_inputs=self.evaluator.splits.example_input(1),  # token / user-item ids for text and recommendation models
             builder=spec.builder,
             architecture=spec.architecture.to_dict(),
             input_shape=tuple(spec.input_shape),
@@ -54,12 +61,13 @@ class TrainerDeployment:
         return DeployData(
             train=make_loader(splits.train, batch_size=FINETUNE_BATCH_SIZE, shuffle=True, seed=seed),
             calibration=calibration,
-            evaluation=_stack(splits.test),
+            evaluation=_stack(splits.test) if splits.task.primary == "accuracy" else None,
         )
 
     def score(self, model: Any) -> float:
-        """Accuracy on the evaluator's test split."""
-        return float(evaluate_accuracy(model, self.evaluator.splits.test))
+        """The task's primary metric on the evaluator's test split (accuracy for classification)."""
+        splits = self.evaluator.splits
+        return float(splits.task.evaluate(model, splits.test, self.evaluator.train_config.eval_batch_size)[splits.task.primary])
 
 
 def _stack(dataset: Any, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,8 +41,10 @@ from nasforge.trainer import metrics as cost
 from nasforge.trainer.artifacts import save_trained_model
 from nasforge.trainer.data import DatasetSplits, check_dataset_options, get_dataset_loader, load_dataset
 from nasforge.trainer.models import get_model_builder
+from nasforge.trainer.robustness import RobustnessSpec
+from nasforge.trainer.task import task_metric_names, task_scores
 from nasforge.trainer.tensorboard import TrialLogger
-from nasforge.trainer.training import TrainConfig, evaluate, fit, resolve_device
+from nasforge.trainer.training import TrainConfig, fit, resolve_device
 
 OPTION = "evaluator.options"
 
@@ -113,6 +115,15 @@ class TrainingEvaluator(Evaluator):
         ``onnxruntime-cuda`` (onnxruntime's CUDA provider; needs onnxruntime-gpu and a GPU).
     :param tensorboard: write per-epoch scalars to ``<trial directory>/tensorboard``.
     :param save_model: save ``model.pt`` and ``model.json`` in the trial directory.
+    :param robustness: ``null`` (default) or ``{corruptions: [...], severities: [...], samples: N}``:
+        also report ``robust_accuracy`` (validation accuracy under the corruptions, averaged over
+        every corruption and severity; an objective or constraint like any metric) and
+        ``test_robust_accuracy`` (see :mod:`nasforge.trainer.robustness`).
+
+    Datasets whose task is not classification (recommendation) report their own metrics too:
+    each of the task's metrics on the validation split and as ``test_<name>`` on the test split
+    (``hr_at_10``, ``ndcg_at_10``, ``rmse`` ...); ``accuracy``/``test_accuracy`` then alias the
+    task's primary metric when higher is better (HR@10), and are absent otherwise (RMSE).
     """
 
     metrics: ClassVar[tuple[str, ...]] = (
@@ -157,6 +168,7 @@ class TrainingEvaluator(Evaluator):
         latency_backend: str = "torch",
         tensorboard: bool = True,
         save_model: bool = True,
+        robustness: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space)
         if not isinstance(dataset, str) or not dataset:
@@ -168,9 +180,13 @@ class TrainingEvaluator(Evaluator):
         self.dataset = dataset
         self.dataset_options = dict(dataset_options)
         try:  # cheap checks now, so a typo fails before the experiment starts; the data loads in setup()
-            check_dataset_options(get_dataset_loader(dataset), dataset, self.dataset_options)
+            loader = get_dataset_loader(dataset)
+            check_dataset_options(loader, dataset, self.dataset_options)
         except UnknownComponentError as exc:
             raise ConfigError(f"{OPTION}.dataset", str(exc)) from None
+        self.robustness = RobustnessSpec.parse(robustness, f"{OPTION}.robustness")
+        # the metrics of this dataset's task (a loader may declare its task class as ``loader.task``)
+        self.metrics = task_metric_names(getattr(loader, "task", None), type(self).metrics, robust=self.robustness is not None)
         self.model_name = model if model is not None else getattr(space, "name", None)
         if not isinstance(self.model_name, str) or not self.model_name:
             raise ConfigError(f"{OPTION}.model", f"must name a model builder such as 'cnn' or 'mlp', got {model!r}")
@@ -214,7 +230,9 @@ class TrainingEvaluator(Evaluator):
     # -- lifecycle ------------------------------------------------------------------------------
     def setup(self, workdir: Path) -> None:
         """Load and split the dataset once for the whole experiment."""
-        self.splits  # noqa: B018 - loads
+        splits = self.splits
+        if self.robustness is not None:  # a corruption the data cannot apply fails now, not in every trial
+            self.robustness.check(splits.valid)
 
     @property
     def splits(self) -> DatasetSplits:
@@ -257,35 +275,36 @@ class TrainingEvaluator(Evaluator):
         with torch_threads(self.threads):
             seed_everything(int(context.seed))
             builder = get_model_builder(self.model_name)
-            model = builder(architecture, input_shape=splits.input_shape, num_classes=splits.num_classes)
+            model = builder(architecture, input_shape=splits.input_shape, num_classes=splits.num_classes, **splits.model_options)
             try:
                 result = fit(model, splits, config, context, on_epoch=logger.log_epoch if logger else None)
             finally:
                 if logger is not None:
                     logger.close()
-            _, test_accuracy = evaluate(model, splits.test, config.eval_batch_size)
             values: dict[str, float] = {
-                "accuracy": result.valid_accuracy,
-                "test_accuracy": test_accuracy,
                 "train_loss": result.train_loss,
                 "valid_loss": result.valid_loss,
                 "train_seconds": result.seconds,
                 "epochs": float(config.epochs),
-                "params": float(cost.count_params(model)),
-                "flops": float(cost.count_flops(model, splits.input_shape)),
-                "peak_memory_mb": cost.peak_memory(model, splits.input_shape),
             }
+            values.update(task_scores(splits.task, model, splits.valid, splits.test, config.eval_batch_size))
+            if self.robustness is not None:
+                values.update(self.robustness.measure(model, splits, config.eval_batch_size, seed=self.data_seed))
+            example = splits.example_input(1)
+            values["params"] = float(cost.count_params(model))
+            values["flops"] = float(cost.count_flops(model, splits.input_shape, example=example))
+            values["peak_memory_mb"] = cost.peak_memory(model, splits.input_shape, example=example)
             context.check()
             model.to("cpu")
             if self.measure_latency:
                 if self.latency_backend == "torch":
                     values["latency_ms"] = cost.measure_latency(
-                        model, splits.input_shape, runs=self.latency_runs, warmup=self.latency_warmup, threads=self.latency_threads
+                        model, splits.input_shape, runs=self.latency_runs, warmup=self.latency_warmup, threads=self.latency_threads, example=example,
                     )
                 else:
                     values["latency_ms"] = cost.measure_onnxruntime_latency(
                         model, splits.input_shape, runs=self.latency_runs, warmup=self.latency_warmup, threads=self.latency_threads,
-                        backend=self.latency_backend,
+                        backend=self.latency_backend, example=example,
                     )
                 values["latency_threads"] = float(self.latency_threads)
         artifacts: dict[str, str] = {}

@@ -41,7 +41,9 @@ def _device_of(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _example(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> torch.Tensor:
+def _example(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, example: torch.Tensor | None = None) -> torch.Tensor:
+    if example is not None:  # a task's own input (token ids, user/item ids): repeat its first row
+        return example[:1].repeat(batch_size, *([1] * (example.ndim - 1))).to(_device_of(model))
     return torch.randn(batch_size, *[int(s) for s in input_shape], device=_device_of(model))
 
 
@@ -65,11 +67,15 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> int:
-    """FLOPs of one forward pass at ``batch_size`` (default 1), counted by ``FlopCounterMode``."""
+def count_flops(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, example: torch.Tensor | None = None) -> int:
+    """FLOPs of one forward pass at ``batch_size`` (default 1), counted by ``FlopCounterMode``.
+
+    ``example``: an input batch to use instead of random normal data of ``input_shape`` (needed
+    for integer inputs such as token ids; see ``DatasetSplits.example_input``).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = _example(model, input_shape, batch_size)
+    x = _example(model, input_shape, batch_size, example)
     counter = FlopCounterMode(display=False)
     with _EvalMode(model), torch.no_grad(), counter:
         model(x)
@@ -124,9 +130,9 @@ class _LiveTensorTracker(TorchDispatchMode):
         return out
 
 
-def peak_memory(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> float:
-    """Peak memory (MiB) of live tensors during one forward pass, weights and input included."""
-    x = _example(model, input_shape, batch_size)
+def peak_memory(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, example: torch.Tensor | None = None) -> float:
+    """Peak memory (MiB) of live tensors during one forward pass, weights and input included (``example`` as in :func:`count_flops`)."""
+    x = _example(model, input_shape, batch_size, example)
     device = x.device
     with _EvalMode(model), torch.no_grad():
         if device.type == "cuda":
@@ -149,6 +155,7 @@ def measure_latency(
     warmup: int = 5,
     threads: int | None = 1,
     batch_size: int = 1,
+    example: torch.Tensor | None = None,
 ) -> float:
     """Median milliseconds of one forward pass at ``batch_size`` after ``warmup`` untimed runs.
 
@@ -157,7 +164,7 @@ def measure_latency(
     """
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
-    x = _example(model, input_shape, batch_size)
+    x = _example(model, input_shape, batch_size, example)
     cuda = x.device.type == "cuda"
     previous = torch.get_num_threads()
     if threads is not None:
@@ -208,6 +215,7 @@ def measure_onnxruntime_latency(
     threads: int = 1,
     batch_size: int = 1,
     backend: str = "onnxruntime",
+    example: torch.Tensor | None = None,
 ) -> float:
     """Median milliseconds of one onnxruntime inference of ``model`` exported to ONNX.
 
@@ -220,8 +228,10 @@ def measure_onnxruntime_latency(
     from nasforge.export import OnnxRuntimeBenchmark, export_onnx
 
     with _EvalMode(model) as m, tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(m, _example(m, input_shape, 1).cpu(), Path(tmp) / "model.onnx").path
-        report = OnnxRuntimeBenchmark(path, batch_sizes=(batch_size,), threads=(threads,), providers=[_PROVIDERS[backend]], warmup=warmup, runs=runs).run()
+        x = _example(m, input_shape, 1, example).cpu()
+        path = export_onnx(m, x, Path(tmp) / "model.onnx").path
+        report = OnnxRuntimeBenchmark(path, batch_sizes=(batch_size,), threads=(threads,), providers=[_PROVIDERS[backend]], warmup=warmup, runs=runs,
+                                      input_shape=tuple(x.shape[1:])).run()
     if not report.records:
         raise RuntimeError(f"onnxruntime could not run the model: {report.failures}")
     return float(report.records[0].median_ms)

@@ -199,16 +199,18 @@ def get_model_builder(name: str) -> ModelBuilder:
         ) from None
 
 
-def build_model(space_name: str, arch: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> nn.Module:
+def build_model(space_name: str, arch: Mapping[str, Any], input_shape: Sequence[int], num_classes: int, **model_options: Any) -> nn.Module:
     """Build the model for ``arch`` with the builder registered for ``space_name``.
 
     :param space_name: the builder's name (``"mlp"``, ``"cnn"`` or one a plugin registered).
     :param arch: the architecture (an :class:`~nasforge.core.records.Architecture` or a plain dict).
     :param input_shape: ``(channels, height, width)`` of one input.
     :param num_classes: number of output logits.
+    :param model_options: extra builder arguments the data needs (``DatasetSplits.model_options``,
+        e.g. ``vocab_size`` for text models).
     """
     builder = get_model_builder(space_name)
-    model = builder(arch, input_shape=tuple(input_shape), num_classes=int(num_classes))
+    model = builder(arch, input_shape=tuple(input_shape), num_classes=int(num_classes), **model_options)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model builder {space_name!r} returned {type(model).__name__}, expected a torch.nn.Module")
     return model

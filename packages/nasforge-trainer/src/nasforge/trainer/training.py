@@ -28,7 +28,8 @@ from torch.utils.data import Dataset
 
 from nasforge.core.errors import ConfigError, TrialFailed
 from nasforge.core.evaluator import TrialContext
-from nasforge.trainer.data import BatchLoader, DatasetSplits, make_loader
+from nasforge.trainer.data import BatchLoader, DatasetSplits
+from nasforge.trainer.task import CLASSIFICATION
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "none")
@@ -122,37 +123,14 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _batches(data: Dataset | Iterable[Any], batch_size: int) -> Iterable[Any]:
-    if isinstance(data, Dataset):
-        return make_loader(data, batch_size=batch_size)
-    return data
-
-
-@torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset | Iterable[Any], batch_size: int = 512) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy (fraction in ``[0, 1]``) of ``model`` on ``data``.
 
     ``data`` is a dataset or any iterable of ``(x, y)`` batches. The model is put in eval mode
-    for the pass and its previous mode restored.
+    for the pass and its previous mode restored. (For other tasks use ``task.evaluate``.)
     """
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    was_training = model.training
-    model.eval()
-    correct = 0
-    total = 0
-    loss_sum = 0.0
-    try:
-        for x, y in _batches(data, batch_size):
-            x, y = x.to(device), y.to(device)
-            logits = model(x)
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == y).sum())
-            total += int(y.numel())
-    finally:
-        model.train(was_training)
-    if total == 0:
-        raise ValueError("cannot evaluate on an empty dataset")
-    return loss_sum / total, correct / total
+    scores = CLASSIFICATION.evaluate(model, data, batch_size)
+    return scores["loss"], scores["accuracy"]
 
 
 def evaluate_accuracy(model: nn.Module, data: Dataset | Iterable[Any], batch_size: int = 512) -> float:
@@ -171,6 +149,8 @@ def fit(
 
     :param model: the model; moved to ``config.device``.
     :param splits: the data; ``train`` is shuffled with ``config.seed``, ``valid`` is evaluated.
+        ``splits.task`` gives the loss and the validation score (``valid_accuracy`` is the task's
+        primary metric: accuracy for classification, HR@10 or RMSE for recommendation).
     :param config: the training set-up (validated here).
     :param context: optional trial context: ``check()`` per batch, ``report()`` per epoch.
     :param on_epoch: optional callback ``on_epoch(epoch, {"train_loss": ..., "accuracy": ...})``
@@ -178,6 +158,7 @@ def fit(
     :raises TrialFailed: when the training loss becomes NaN or infinite.
     """
     config.validate()
+    task = splits.task
     device = resolve_device(config.device)
     model.to(device)
     torch.manual_seed(config.seed)  # dropout masks
@@ -202,7 +183,7 @@ def fit(
             if len(y) < 2:  # BatchNorm cannot train on a single sample; drop a trailing batch of one
                 continue
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y)
+            loss = task.loss(model(x), y)
             value = loss.item()
             if not math.isfinite(value):
                 what = "NaN" if math.isnan(value) else "infinite"
@@ -215,7 +196,8 @@ def fit(
             loss_sum += value * len(y)
             seen += len(y)
         train_loss = loss_sum / max(1, seen)
-        valid_loss, valid_accuracy = evaluate(model, splits.valid, config.eval_batch_size)
+        scores = task.evaluate(model, splits.valid, config.eval_batch_size)
+        valid_loss, valid_accuracy = scores["loss"], scores[task.primary]
         values = {"train_loss": train_loss, "accuracy": valid_accuracy}
         history.append({"epoch": float(epoch), **values})
         if on_epoch is not None:

@@ -1,0 +1,195 @@
+"""Robustness as a metric: accuracy under input corruptions.
+
+The ``trainer`` evaluator's ``robustness`` option adds ``robust_accuracy`` (validation split) and
+``test_robust_accuracy`` (test split): the accuracy on corrupted copies of the data, averaged
+over every listed corruption and severity. Like any metric it can be an objective
+(``robust_accuracy:max``) or a constraint (``"robust_accuracy >= 0.6"``)::
+
+    evaluator:
+      name: trainer
+      options:
+        dataset: cifar10
+        robustness:
+          corruptions: [gaussian_noise, gaussian_blur, jpeg, contrast]
+          severities: [3]          # 1 (mild) .. 5 (severe), CIFAR-10-C's scale
+          samples: 2000            # a seeded random subset of each split (null: all of it)
+
+Corruptions by modality (a dataset declares the ones it supports in ``dataset.corruptions`` and
+applies them with ``dataset.corrupted(name, severity, seed)``):
+
+* images (:data:`IMAGE_CORRUPTIONS`, applied to pixels in ``[0, 1]`` before normalisation, with
+  the severity parameters of Hendrycks & Dietterich's CIFAR-10-C): ``gaussian_noise`` (sigma),
+  ``gaussian_blur`` (sigma in pixels), ``jpeg`` (quality, re-encoded with Pillow), ``contrast``
+  (pixels pulled towards the image mean);
+* text (:mod:`nasforge.trainer.tasks.text`): ``token_dropout`` (each token removed with a
+  probability), ``char_typo`` (each word gets one random character edit with a probability);
+* speech (:mod:`nasforge.trainer.tasks.speech`): ``noise`` (white noise at an SNR).
+
+The corruption draws are seeded (``data_seed`` of the evaluator), so every trial is scored on
+the same corrupted samples.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nasforge.core.errors import ConfigError, UserError
+
+#: CIFAR-10-C severity parameters (severity 1..5) of each image corruption.
+IMAGE_SEVERITIES: dict[str, tuple[float, ...]] = {
+    "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
+    "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
+    "jpeg": (80, 65, 58, 50, 40),
+    "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
+}
+IMAGE_CORRUPTIONS = tuple(IMAGE_SEVERITIES)
+#: Token dropout probability and per-word typo probability by severity.
+TEXT_SEVERITIES: dict[str, tuple[float, ...]] = {
+    "token_dropout": (0.05, 0.1, 0.15, 0.2, 0.3),
+    "char_typo": (0.05, 0.1, 0.2, 0.3, 0.4),
+}
+#: Signal-to-noise ratio (dB) of additive white noise by severity.
+SPEECH_SEVERITIES: dict[str, tuple[float, ...]] = {"noise": (30.0, 20.0, 10.0, 5.0, 0.0)}
+#: Every corruption name known to the trainer.
+ALL_CORRUPTIONS = (*IMAGE_SEVERITIES, *TEXT_SEVERITIES, *SPEECH_SEVERITIES)
+
+
+def severity_value(table: Mapping[str, Sequence[float]], name: str, severity: int) -> float:
+    """The parameter of corruption ``name`` at ``severity`` (1..5)."""
+    if name not in table:
+        raise UserError(f"unknown corruption {name!r} for this data; it supports {', '.join(table)}")
+    if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= len(table[name]):
+        raise UserError(f"severity of {name!r} must be an integer from 1 to {len(table[name])}, got {severity!r}")
+    return float(table[name][severity - 1])
+
+
+def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    radius = max(1, int(round(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def _jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
+    from PIL import Image
+
+    out = torch.empty_like(images)
+    for i, img in enumerate(images):
+        array = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+        buffer = io.BytesIO()
+        pil.save(buffer, format="JPEG", quality=int(quality))
+        buffer.seek(0)
+        with Image.open(buffer) as decoded:
+            back = np.asarray(decoded.convert("L" if array.shape[2] == 1 else "RGB"), dtype=np.float32) / 255.0
+        out[i] = torch.from_numpy(back.reshape(array.shape)).permute(2, 0, 1)
+    return out
+
+
+def corrupt_images(images: torch.Tensor, name: str, severity: int, generator: torch.Generator) -> torch.Tensor:
+    """A corrupted copy of ``(N, C, H, W)`` images with values in ``[0, 1]``."""
+    value = severity_value(IMAGE_SEVERITIES, name, severity)
+    x = images.to(torch.float32)
+    if name == "gaussian_noise":
+        x = x + value * torch.randn(x.shape, generator=generator)
+    elif name == "gaussian_blur":
+        k = _gaussian_kernel(value)
+        c = x.shape[1]
+        pad = len(k) // 2
+        x = nn.functional.conv2d(nn.functional.pad(x, (pad, pad, 0, 0), mode="reflect"), k.reshape(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+        x = nn.functional.conv2d(nn.functional.pad(x, (0, 0, pad, pad), mode="reflect"), k.reshape(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    elif name == "jpeg":
+        x = _jpeg(x, int(value))
+    elif name == "contrast":
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * value + mean
+    return x.clamp(0.0, 1.0)
+
+
+def corrupt_image_dataset(dataset: Any, name: str, severity: int, seed: int) -> Any:
+    """A corrupted copy of an :class:`~nasforge.trainer.data.ImageTensorDataset` (same normalisation)."""
+    from nasforge.trainer.data import ImageTensorDataset
+
+    generator = torch.Generator().manual_seed(int(seed))
+    pixels = dataset.images.to(torch.float32) * dataset.scale
+    corrupted = corrupt_images(pixels, name, severity, generator)
+    return ImageTensorDataset(corrupted, dataset.labels, dataset.mean.flatten().tolist(), dataset.std.flatten().tolist(), scale=1.0)
+
+
+def _subset(dataset: Any, samples: int | None, seed: int) -> Any:
+    n = len(dataset)
+    if samples is None or samples >= n:
+        return dataset
+    if not hasattr(dataset, "subset"):
+        raise UserError(f"robustness.samples needs a dataset with a subset() method; {type(dataset).__name__} has none (set samples: null)")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))[:samples]
+    return dataset.subset(order.sort().values)
+
+
+@dataclass(frozen=True)
+class RobustnessSpec:
+    """The evaluator's ``robustness`` option, validated."""
+
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...] = (3,)
+    samples: int | None = None
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> RobustnessSpec | None:
+        """``None`` when the option is absent; a :class:`ConfigError` naming the bad field otherwise."""
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ConfigError(where, f"must be a mapping such as {{corruptions: [gaussian_noise], severities: [3]}}, got {value!r}")
+        unknown = sorted(set(value) - {"corruptions", "severities", "samples"})
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}", "unknown key; robustness takes corruptions, severities, samples")
+        corruptions = value.get("corruptions")
+        if isinstance(corruptions, str) or not isinstance(corruptions, Sequence) or not corruptions:
+            raise ConfigError(f"{where}.corruptions", f"must be a non-empty list of corruption names ({', '.join(ALL_CORRUPTIONS)}), got {corruptions!r}")
+        for c in corruptions:
+            if c not in ALL_CORRUPTIONS:
+                raise ConfigError(f"{where}.corruptions", f"unknown corruption {c!r}; choose from {', '.join(ALL_CORRUPTIONS)}")
+        severities = value.get("severities", [3])
+        if isinstance(severities, int) and not isinstance(severities, bool):
+            severities = [severities]
+        if not isinstance(severities, Sequence) or not severities or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5 for s in severities):
+            raise ConfigError(f"{where}.severities", f"must be a list of integers from 1 to 5, got {severities!r}")
+        samples = value.get("samples")
+        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+            raise ConfigError(f"{where}.samples", f"must be a positive integer or null, got {samples!r}")
+        return cls(tuple(corruptions), tuple(int(s) for s in severities), samples)
+
+    def check(self, dataset: Any) -> None:
+        """Raise :class:`UserError` when ``dataset`` cannot apply every listed corruption."""
+        supported = tuple(getattr(dataset, "corruptions", ()))
+        missing = [c for c in self.corruptions if c not in supported]
+        if missing:
+            raise UserError(
+                f"robustness: the {type(dataset).__name__} data cannot apply {missing}; it supports {', '.join(supported) or 'no corruptions'}"
+            )
+
+    def robust_accuracy(self, model: nn.Module, dataset: Any, task: Any, batch_size: int, seed: int) -> float:
+        """Mean accuracy of ``model`` over every (corruption, severity) copy of ``dataset``."""
+        self.check(dataset)
+        data = _subset(dataset, self.samples, seed)
+        scores = []
+        for i, name in enumerate(self.corruptions):
+            for severity in self.severities:
+                corrupted = data.corrupted(name, severity, seed=seed * 1009 + i * 17 + severity)
+                scores.append(task.evaluate(model, corrupted, batch_size)["accuracy"])
+        return float(np.mean(scores))
+
+    def measure(self, model: nn.Module, splits: Any, batch_size: int, seed: int = 0) -> dict[str, float]:
+        """``robust_accuracy`` (validation) and ``test_robust_accuracy`` (test)."""
+        return {
+            "robust_accuracy": self.robust_accuracy(model, splits.valid, splits.task, batch_size, seed),
+            "test_robust_accuracy": self.robust_accuracy(model, splits.test, splits.task, batch_size, seed + 1),
+        }

@@ -1,0 +1,142 @@
+"""Text task: CSV loading and splits, vocabulary, the text space's four encoders, corruptions, ONNX with dynamic axes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SHARED_DATA, require_shared
+
+from nasforge.core.errors import ConfigError, UserError
+from nasforge.trainer.data import load_dataset
+from nasforge.trainer.models import build_model
+from nasforge.trainer.tasks.text import PAD, UNK, Vocabulary, load_text_csv, text_space, tokenize
+from nasforge.trainer.training import TrainConfig, fit
+
+TEXT = SHARED_DATA / "text"
+
+
+def _write(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def toy_csv(tmp_path) -> Path:
+    # class "pos" texts say good things, "neg" bad ones: learnable in a few steps
+    rows = []
+    for i in range(60):
+        rows.append({"review": f"a good great film number {i} , loved it", "stars": "pos"})
+        rows.append({"review": f"a bad awful film number {i} , hated it", "stars": "neg"})
+    return _write(tmp_path / "toy.csv", rows, ["review", "stars"])
+
+
+def test_tokenize_and_vocabulary_from_training_texts():
+    assert tokenize("It's a GREAT film, isn't it?") == ["it's", "a", "great", "film", ",", "isn't", "it", "?"]
+    vocab = Vocabulary.build(["b a a", "a c"], min_freq=1)
+    assert vocab.itos[:3] == ["<pad>", "<unk>", "a"]  # most frequent first
+    assert vocab.encode("a zzz", 8) == [vocab.stoi["a"], UNK]
+    assert vocab.encode("", 8) == [UNK]
+    ids = vocab.encode_all(["a b c a", "c"], 3)
+    assert ids.shape == (2, 3) and ids[1, 1] == PAD
+
+
+def test_text_csv_configurable_columns_split_and_vocabulary_from_train_only(toy_csv):
+    splits = load_text_csv(toy_csv, text_columns="review", label_column="stars", valid_fraction=0.2, test_fraction=0.25, seed=3, max_length=12)
+    assert splits.class_names == ("neg", "pos")
+    assert splits.info["train"] + splits.info["valid"] + splits.info["test"] == 120
+    # stratified: both classes in every split, equally
+    for part in (splits.train, splits.valid, splits.test):
+        counts = torch.bincount(part.labels, minlength=2)
+        assert counts[0] == counts[1]
+    # the vocabulary holds training tokens only: a number seen only in the test texts is unknown
+    test_numbers = {t for text in splits.test.texts for t in tokenize(text) if t.isdigit()}
+    train_numbers = {t for text in splits.train.texts for t in tokenize(text) if t.isdigit()}
+    only_test = test_numbers - train_numbers
+    assert only_test and not any(t in splits.train.vocab.stoi for t in only_test)
+    # batches are cut to their longest sequence
+    x, _ = splits.train.batch(torch.arange(4))
+    assert x.dtype == torch.long and x.shape[1] == int(splits.train.lengths[:4].max()) <= 12
+    # the same seed gives the same split, another seed another
+    again = load_text_csv(toy_csv, text_columns="review", label_column="stars", valid_fraction=0.2, test_fraction=0.25, seed=3, max_length=12)
+    other = load_text_csv(toy_csv, text_columns="review", label_column="stars", valid_fraction=0.2, test_fraction=0.25, seed=4, max_length=12)
+    assert again.test.texts == splits.test.texts and other.test.texts != splits.test.texts
+
+
+def test_missing_column_and_empty_class_are_user_errors(toy_csv, tmp_path):
+    with pytest.raises(UserError, match=r"no column\(s\) \['text', 'label'\]"):
+        load_text_csv(toy_csv)
+    train = _write(tmp_path / "train.csv", [{"text": "x y", "label": "a"}, {"text": "y z", "label": "b"}] * 10, ["text", "label"])
+    test = _write(tmp_path / "test.csv", [{"text": "x", "label": "c"}], ["text", "label"])
+    with pytest.raises(UserError, match="empty class"):
+        load_text_csv(train, test_path=test)
+    # a class with too few rows to appear in every split
+    few = _write(tmp_path / "few.csv", [{"text": "x", "label": "a"}] * 20 + [{"text": "y", "label": "b"}], ["text", "label"])
+    with pytest.raises(UserError, match="empty class"):
+        load_text_csv(few)
+    with pytest.raises(UserError, match="not found"):
+        load_text_csv(tmp_path / "nope.csv")
+
+
+def test_official_datasets_load_with_their_splits():
+    require_shared(TEXT / "sst2_sentences.csv")
+    sst2 = load_dataset("sst2", root=str(TEXT), max_train_samples=500)
+    assert (sst2.info["train"], sst2.info["valid"], sst2.info["test"]) == (500, 872, 1821)
+    assert sst2.num_classes == 2 and sst2.model_options["vocab_size"] == len(sst2.train.vocab)
+    trec = load_dataset("trec", root=str(TEXT), valid_fraction=0.1)
+    assert trec.num_classes == 6 and trec.info["test"] == 500 and trec.info["train"] + trec.info["valid"] == 5452
+    ag = load_dataset("ag_news", path=str(TEXT / "ag_news_test7600.csv"), valid_fraction=0.1)
+    assert ag.num_classes == 4 and len(ag.class_names) == 4  # the labels as the file spells them (0-3 in the shared copy)
+    assert torch.bincount(ag.test.labels).tolist() == [380] * 4  # seeded stratified 20 %
+
+
+ARCHS = [
+    {"embedding_dim": 16, "encoder": "cnn", "hidden": 8, "pooling": "max", "dropout": 0.1, "kernel_set": "2,3,4"},
+    {"embedding_dim": 16, "encoder": "lstm", "hidden": 8, "pooling": "mean", "dropout": 0.1, "layers": 2, "bidirectional": True},
+    {"embedding_dim": 16, "encoder": "gru", "hidden": 8, "pooling": "max", "dropout": 0.1, "layers": 1, "bidirectional": False},
+    {"embedding_dim": 16, "encoder": "transformer", "hidden": 16, "pooling": "mean", "dropout": 0.1, "layers": 1, "heads": 2},
+]
+
+
+def test_text_space_conditions():
+    space = text_space()
+    for arch in space.enumerate() if space.size() < 5000 else [space.sample(__import__("numpy").random.default_rng(i)) for i in range(50)]:
+        arch = dict(arch)
+        assert ("kernel_set" in arch) == (arch["encoder"] == "cnn")
+        assert ("bidirectional" in arch) == (arch["encoder"] in ("lstm", "gru"))
+        assert ("heads" in arch) == (arch["encoder"] == "transformer")
+    with pytest.raises(ConfigError, match="space.options.encoders"):
+        text_space(encoders=["rnn"])
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: a["encoder"])
+def test_every_encoder_learns_the_toy_task_and_ignores_padding(arch, toy_csv):
+    splits = load_text_csv(toy_csv, text_columns="review", label_column="stars", valid_fraction=0.2, test_fraction=0.2, seed=0, max_length=16)
+    torch.manual_seed(0)
+    model = build_model("text", arch, splits.input_shape, splits.num_classes, **splits.model_options)
+    result = fit(model, splits, TrainConfig(epochs=4, lr=0.01, batch_size=16))
+    assert result.valid_accuracy >= 0.9
+    model.eval()
+    x, _ = splits.test.batch(torch.arange(3))
+    padded = torch.cat([x, torch.zeros(3, 5, dtype=torch.long)], dim=1)
+    assert torch.allclose(model(x), model(padded), atol=1e-5)  # padding changes nothing
+
+
+@pytest.mark.parametrize("arch", [ARCHS[1], ARCHS[3]], ids=lambda a: a["encoder"])
+def test_recurrent_and_attention_models_export_with_dynamic_batch_and_sequence(arch, tmp_path):
+    from nasforge.export import export_onnx
+    from nasforge.export.parity import check_parity
+
+    model = build_model("text", arch, (12,), 3, vocab_size=50).eval()
+    example = torch.randint(2, 50, (1, 12))
+    exported = export_onnx(model, example, tmp_path / "m.onnx")
+    assert exported.input_shapes[0][0] == "batch" and isinstance(exported.input_shapes[0][1], str)
+    for shape in [(1, 3), (4, 12), (2, 30)]:
+        x = torch.randint(2, 50, shape)
+        report = check_parity(model, exported.path, x, raise_on_failure=False)
+        assert report.passed, (shape, report.summary())

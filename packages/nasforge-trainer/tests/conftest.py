@@ -8,7 +8,6 @@ JPEG archive of the shared test data is read from ``$NASFORGE_SHARED_DATA`` (def
 
 from __future__ import annotations
 
-import os
 import tarfile
 from pathlib import Path
 
@@ -17,23 +16,13 @@ import torch
 
 torch.set_num_threads(1)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SHARED_DATA = Path(os.environ.get("NASFORGE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+from nasforge_trainer_testing import SHARED_DATA, require_shared  # noqa: E402
+
 CIFAR_JPEG = SHARED_DATA / "cifar10" / "cifar10-jpeg.tar.gz"
 
 #: images per class extracted from the archive (train / test)
 TRAIN_PER_CLASS = 20
 TEST_PER_CLASS = 5
-
-
-def require_shared(path: Path) -> Path:
-    """Return ``path``, or fail (skip with NASFORGE_ALLOW_MISSING_DATA=1) saying what is missing."""
-    if path.exists():
-        return path
-    message = f"shared test data {path} is missing; set NASFORGE_SHARED_DATA to the folder holding cifar10/cifar10-jpeg.tar.gz"
-    if os.environ.get("NASFORGE_ALLOW_MISSING_DATA") == "1":
-        pytest.skip(message)
-    pytest.fail(message)
 
 
 @pytest.fixture(scope="session")

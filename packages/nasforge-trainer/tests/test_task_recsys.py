@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import SHARED_DATA, require_shared
+from nasforge_trainer_testing import SHARED_DATA, require_shared
 
 from nasforge.core.errors import UserError
 from nasforge.trainer.data import load_dataset

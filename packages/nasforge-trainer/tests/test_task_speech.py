@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA, require_shared
+from nasforge_trainer_testing import SHARED_DATA, require_shared
 
 from nasforge.core.errors import UserError
 from nasforge.trainer.data import load_dataset

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED_DATA, require_shared
+from nasforge_trainer_testing import SHARED_DATA, require_shared
 
 from nasforge.core.errors import ConfigError, UserError
 from nasforge.trainer.data import load_dataset

@@ -145,3 +145,23 @@ def test_space_deeper_than_the_model_is_refused(tmp_path, sentiment_csv, tiny_be
     evaluator = MultiTrialEvaluator(transformer_subnet_space(num_layers=4), **options(sentiment_csv, tiny_bert_dir))
     with pytest.raises(ConfigError, match="num_layers"):
         evaluator.setup(tmp_path)
+
+
+def test_a_strategy_drives_the_oneshot_search_through_the_experiment_loop(tmp_path, sentiment_csv, tiny_bert_dir):
+    from nasforge.core.config import validate_config
+    from nasforge.core.experiment import Experiment
+
+    config = validate_config({
+        "name": "tiny-oneshot", "space": {"name": "transformer_subnet", "options": {"model": str(tiny_bert_dir)}},
+        "strategy": {"name": "evolution"},
+        "evaluator": {"name": "transformer_oneshot", "options": options(sentiment_csv, tiny_bert_dir, supernet={"max_steps": 2, "batch_size": 8})},
+        "objectives": ["accuracy", "latency_ms:min"], "budget": {"trials": 4},
+    })
+    experiment = Experiment.create(config, directory=tmp_path / "run")
+    try:
+        result = experiment.run()
+    finally:
+        experiment.close()
+    assert [t.state.value for t in result.trials] == ["complete"] * 4
+    assert result.pareto and all("latency_ms" in t.metrics for t in result.pareto)
+    assert (tmp_path / "run" / "transformer" / "supernet.pt").is_file()

@@ -316,60 +316,13 @@ def subnet_params(shape: ModelShape, plan: SubnetPlan, total_params: int, hidden
 
 
 def slice_subnetwork(model: Any, plan: SubnetPlan) -> Any:
-    """A copy of ``model`` with the parts ``plan`` drops physically removed (in memory).
+    """A new model holding only what ``plan`` keeps, cut out with :func:`nasforge_transformers.extract.extract`.
 
-    Attention heads (query/key/value rows, output-projection columns), FFN neurons (up-projection
-    rows, down-projection columns) and whole layers are cut out, so the copy is smaller and
-    faster; with the same inputs it computes what :meth:`ElasticEncoder.apply` computes with
-    gates (suspend an :class:`ElasticEncoder` on ``model`` around the call). Layers may end up with different numbers of heads and neurons, which a plain
-    ``BertConfig`` cannot describe: saving such a model is the job of the plugin's extraction.
+    With the same inputs it computes what :meth:`ElasticEncoder.apply` computes with gates; it is
+    a real, smaller model that ``save_extracted`` writes as a Hugging Face folder.
     """
-    import copy
-
-    import torch
+    from nasforge_transformers.extract import extract
 
     if encoder_shape(model) != plan.shape:
         raise UserError(f"the sub-network plan is for a model of shape {plan.shape}, this model is {encoder_shape(model)}")
-    small = copy.deepcopy(model)
-    layers = encoder_layers(small)
-    with torch.no_grad():
-        for index, heads, neurons in zip(plan.layers, plan.heads, plan.neurons):
-            layer = layers[index]
-            attention = layer.attention.self
-            d = int(attention.attention_head_size)
-            rows = torch.tensor([h * d + k for h in heads for k in range(d)], dtype=torch.long)
-            for name in ("query", "key", "value"):
-                setattr(attention, name, _keep_rows(getattr(attention, name), rows))
-            layer.attention.output.dense = _keep_columns(layer.attention.output.dense, rows)
-            attention.num_attention_heads = len(heads)
-            attention.all_head_size = len(heads) * d
-            n_rows = torch.tensor(list(neurons), dtype=torch.long)
-            layer.intermediate.dense = _keep_rows(layer.intermediate.dense, n_rows)
-            layer.output.dense = _keep_columns(layer.output.dense, n_rows)
-    for index in sorted(set(range(len(layers))) - set(plan.layers), reverse=True):
-        del layers[index]
-    for position, layer in enumerate(layers):
-        for module in layer.modules():
-            if hasattr(module, "layer_idx"):
-                module.layer_idx = position
-    return small
-
-
-def _keep_rows(linear: Any, rows: Any) -> Any:
-    import torch.nn as nn
-
-    out = nn.Linear(linear.in_features, len(rows), bias=linear.bias is not None, device=linear.weight.device, dtype=linear.weight.dtype)
-    out.weight.copy_(linear.weight[rows])
-    if linear.bias is not None:
-        out.bias.copy_(linear.bias[rows])
-    return out
-
-
-def _keep_columns(linear: Any, columns: Any) -> Any:
-    import torch.nn as nn
-
-    out = nn.Linear(len(columns), linear.out_features, bias=linear.bias is not None, device=linear.weight.device, dtype=linear.weight.dtype)
-    out.weight.copy_(linear.weight[:, columns])
-    if linear.bias is not None:
-        out.bias.copy_(linear.bias)
-    return out
+    return extract(model, keep_layers=plan.layers, heads=dict(zip(plan.layers, plan.heads)), neurons=dict(zip(plan.layers, plan.neurons)))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from nasforge.core.errors import ConfigError, UserError
 from nasforge.core.evaluator import TrialContext
 from nasforge_transformers.data import encode, load_text_classification
@@ -84,7 +83,7 @@ def test_supernet_training_resumes_after_a_crash_to_the_same_weights(tmp_path, s
     teacher = torch.randn(len(train), 2)
     space = transformer_subnet_space(num_layers=2)
     shape = encoder_shape(model)
-    plan_of = lambda arch: subnetwork_plan(arch, shape)  # noqa: E731
+    plan_of = lambda arch: subnetwork_plan(arch, shape)
     opts = SupernetOptions(max_steps=6, batch_size=8, lr=1e-3, checkpoint_every=2, log_every=2)
     reference = tiny_model("encoder", seed=4)[0]
     info = train_supernet(reference, space, plan_of, train, teacher, opts, tmp_path / "ref.ckpt")
@@ -165,3 +164,13 @@ def test_a_strategy_drives_the_oneshot_search_through_the_experiment_loop(tmp_pa
     assert [t.state.value for t in result.trials] == ["complete"] * 4
     assert result.pareto and all("latency_ms" in t.metrics for t in result.pareto)
     assert (tmp_path / "run" / "transformer" / "supernet.pt").is_file()
+
+
+def test_latency_backends_time_a_classifier():
+    from nasforge_transformers.latency import measure_latency
+
+    model = tiny_model("encoder", seed=1)[0]
+    for backend in ("onnxruntime", "torch"):
+        assert measure_latency(model, backend, seq_len=16, runs=2, warmup=1) > 0
+    with pytest.raises(UserError):
+        measure_latency(model, "tensorrt")

@@ -32,7 +32,7 @@ from nasforge_transformers.subnet_space import ModelShape, SubnetPlan
 
 def encoder_layers(model: Any) -> Any:
     """The ``ModuleList`` of BERT-family layers inside ``model`` (raises :class:`UserError` if none)."""
-    import torch.nn as nn
+    from torch import nn
 
     for _, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) > 0 and all(_is_bert_layer(m) for m in module):
@@ -177,7 +177,7 @@ class ElasticEncoder:
     def __enter__(self) -> ElasticEncoder:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -33,46 +33,13 @@ def example_inputs(model: Any, batch_size: int = 1, seq_len: int = 64, seed: int
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-class _Logits:
-    """Wraps a classifier so ``forward(input_ids, attention_mask)`` returns the logits tensor."""
+def export_classifier_onnx(model: Any, path: str | os.PathLike[str], seq_len: int = 16) -> Path:
+    """Export a sequence classifier to ONNX (dynamic batch and sequence axes) with
+    :func:`nasforge_transformers.export.export_transformer`, without its second-shape parity run."""
+    from nasforge_transformers.export import export_transformer
 
-    def __new__(cls, model: Any) -> Any:
-        import torch
-
-        class Wrapper(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-                out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
-                return out.logits if hasattr(out, "logits") else out[0]
-
-        return Wrapper(model)
-
-
-def export_classifier_onnx(model: Any, path: str | os.PathLike[str], seq_len: int = 16, opset: int = 17) -> Path:
-    """Export a sequence classifier to ONNX with dynamic batch and sequence axes (TorchScript exporter)."""
-    import contextlib
-    import io
-
-    import torch
-
-    path = Path(path)
     inputs = example_inputs(model, 2, seq_len)
-    wrapper = _Logits(model).eval()
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        torch.onnx.export(
-            wrapper,
-            (inputs["input_ids"], inputs["attention_mask"]),
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
-    return path
+    return Path(export_transformer(model, (inputs["input_ids"], inputs["attention_mask"]), path, check_shapes=False).path)
 
 
 def time_median(fn: Callable[[], Any], runs: int, warmup: int) -> float:

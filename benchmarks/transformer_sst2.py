@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -143,8 +144,9 @@ def pick_finalists(front: list[dict[str, Any]], count: int, latency_cap: float) 
 def onnx_variants(model: Any, folder: Path, dev: Any, fuse: bool = True) -> dict[str, Path]:
     """fp32, fused fp32 (when onnxruntime's fusion keeps parity) and dynamic int8 of a classifier."""
     import numpy as np
-    from nasforge_transformers.latency import export_classifier_onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from nasforge_transformers.latency import export_classifier_onnx
 
     folder.mkdir(parents=True, exist_ok=True)
     out = {"fp32": folder / "fp32.onnx"}
@@ -178,6 +180,7 @@ def onnx_variants(model: Any, folder: Path, dev: Any, fuse: bool = True) -> dict
 
 def ort_logits(path: Path, data: Any, limit: int | None = None, batch_size: int = 64) -> Any:
     import numpy as np
+
     from nasforge_transformers.latency import onnxruntime_session
 
     session = onnxruntime_session(path, threads=2)
@@ -208,6 +211,7 @@ def interleaved_latency(contenders: dict[str, Any], seq_len: int, rounds: int, r
     """Median ms per contender; ``contenders`` maps a name to an ONNX path or a torch model (eager)."""
     import numpy as np
     import torch
+
     from nasforge_transformers.latency import onnxruntime_session
 
     torch.set_num_threads(1)
@@ -247,8 +251,12 @@ def svg_plot(rows: list[dict[str, Any]], path: Path) -> None:
     ys = [r["accuracy"] * 100 for r in rows]
     x0, x1 = 0.0, max(xs) * 1.1
     y0, y1 = min(ys) - 1, max(ys) + 1
-    sx = lambda x: pad + (x - x0) / (x1 - x0) * (width - 2 * pad)
-    sy = lambda y: height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
+    def sx(x: float) -> float:
+        return pad + (x - x0) / (x1 - x0) * (width - 2 * pad)
+
+    def sy(y: float) -> float:
+        return height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
+
     colour = {"A": "#d62728", "B": "#1f77b4", "C": "#2ca02c", "search": "#bbbbbb"}
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
              f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>',
@@ -279,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     import onnxruntime
+
     from nasforge_transformers import FinetuneOptions, encode, finetune, load_model, load_text_classification, stratified_sample, teacher_logits
     from nasforge_transformers.importance import encoder_shape, slice_subnetwork
     from nasforge_transformers.subnet_space import subnetwork_plan, transformer_subnet_space

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from nasforge.core.errors import ConfigError, SpaceError
 from nasforge_transformers.importance import ElasticEncoder, compute_importance, encoder_shape, rewire, subnet_params
 from nasforge_transformers.subnet_space import (

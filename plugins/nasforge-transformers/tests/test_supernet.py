@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from nasforge.core.errors import ConfigError, UserError
 from nasforge.core.evaluator import TrialContext
 from nasforge_transformers.data import encode, load_text_classification
@@ -83,7 +84,9 @@ def test_supernet_training_resumes_after_a_crash_to_the_same_weights(tmp_path, s
     teacher = torch.randn(len(train), 2)
     space = transformer_subnet_space(num_layers=2)
     shape = encoder_shape(model)
-    plan_of = lambda arch: subnetwork_plan(arch, shape)
+    def plan_of(arch):
+        return subnetwork_plan(arch, shape)
+
     opts = SupernetOptions(max_steps=6, batch_size=8, lr=1e-3, checkpoint_every=2, log_every=2)
     reference = tiny_model("encoder", seed=4)[0]
     info = train_supernet(reference, space, plan_of, train, teacher, opts, tmp_path / "ref.ckpt")

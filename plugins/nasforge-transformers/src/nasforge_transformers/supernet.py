@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
 from nasforge.core.errors import ConfigError, UserError
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.records import Architecture, EvaluationResult

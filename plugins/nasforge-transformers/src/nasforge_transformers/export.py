@@ -139,10 +139,13 @@ def optimize_transformer(src: str | os.PathLike[str], dst: str | os.PathLike[str
 
 def quantize_dynamic_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], per_channel: bool = False) -> dict[str, Any]:
     """Dynamic int8 (int8 weights, activations quantized at run time): what Optimum's default gives."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel)
+    # fused graphs hold com.microsoft operators (BiasGelu, SkipLayerNormalization) that ONNX shape
+    # inference cannot type; their outputs are float
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return {"type": "dynamic", "weight_type": "int8", "per_channel": per_channel, "size_bytes": Path(dst).stat().st_size, "source_size_bytes": Path(src).stat().st_size}
 
 

@@ -42,3 +42,11 @@ def nasforge_register_compressors(register: Any) -> None:
 
     for cls in COMPRESSORS:
         register(cls.name, cls, (cls.__doc__ or "").strip().splitlines()[0] + " (transformers, importance-ranked)")
+
+
+@hookimpl
+def nasforge_register_deploy_adapters(register: Any) -> None:
+    from nasforge_transformers.deploy import TransformerDeployment
+
+    for evaluator in ("transformer_oneshot", "transformer_multitrial"):
+        register(evaluator, TransformerDeployment, "extract the winning sub-network into a smaller Hugging Face model; SST-2/TREC/CSV data")

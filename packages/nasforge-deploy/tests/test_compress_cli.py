@@ -91,3 +91,28 @@ def test_cli_user_errors_are_one_line_with_exit_code_2(argv, message, capsys, tm
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_eval_samples_is_a_seeded_stratified_sample_not_the_first_images(monkeypatch):
+    """A test split sorted by class (as image folders are): --eval-samples must still cover every class."""
+    import argparse
+
+    import nasforge.trainer.data as data_module
+    from nasforge.compression.cli import CompressCommand
+
+    real = data_module.load_dataset
+
+    def sorted_by_class(name, **kwargs):
+        splits = real(name, **kwargs)
+        order = torch.argsort(splits.test.labels, stable=True)
+        splits.test = splits.test.subset(order)
+        return splits
+
+    monkeypatch.setattr(data_module, "load_dataset", sorted_by_class)
+    args = argparse.Namespace(dataset="digits", max_train_samples=None, seed=0, augment=False, dataset_option=[], eval_samples=100, batch_size=32, finetune_epochs=0)
+    _, loader = CompressCommand()._data(args, (1, 8, 8))
+    labels = loader.dataset.labels
+    counts = torch.bincount(labels, minlength=10)
+    assert len(labels) == 100 and (counts >= 9).all() and (counts <= 11).all()  # ~10 of each class
+    _, again = CompressCommand()._data(args, (1, 8, 8))
+    assert torch.equal(again.dataset.labels, labels)  # seeded

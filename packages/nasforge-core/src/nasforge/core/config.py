@@ -97,6 +97,16 @@ class Budget(_Strict):
         return self
 
 
+class EarlyStoppingConfig(_Strict):
+    """Stop hopeless trials from their learning curves (see nasforge.core.early_stopping)."""
+
+    rule: Literal["median", "asha"]
+    metric: str | None = None  # default: the first objective
+    grace: int = Field(default=1, ge=1)
+    eta: int = Field(default=3, ge=2)
+    min_trials: int = Field(default=3, ge=1)
+
+
 class ExperimentConfig(_Strict):
     """The whole experiment, as written in YAML."""
 
@@ -111,6 +121,7 @@ class ExperimentConfig(_Strict):
     budget: Budget = Budget()
     trial_timeout: float | None = Field(default=None, gt=0)
     executor: ComponentConfig = ComponentConfig(name="sequential")
+    early_stopping: EarlyStoppingConfig | None = None
     output: str = "runs"
     #: Sections read by plugins after the search (see the compression and export packages).
     compress: Any = None

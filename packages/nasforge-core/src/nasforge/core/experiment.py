@@ -137,6 +137,7 @@ class Experiment:
             self.scalar_note = ""
         executor_cls = self._lookup("executor", config.executor.name, "executor.name")
         self.executor: Executor = instantiate(executor_cls, (), dict(config.executor.options), "executor.options", f"executor {config.executor.name!r}")
+        self.stopper = self._early_stopper()
         self.started_at = time.time()
         self.stop_reason = ""
         #: Extra sections (rich renderables or text) that plugins add to the run's summary.
@@ -159,6 +160,19 @@ class Experiment:
         for i, constraint in enumerate(self.config.constraints):
             if constraint.metric not in known:
                 raise ConfigError(f"constraints[{i}]", f"evaluator {self.config.evaluator.name!r} does not report {constraint.metric!r}; it reports: {', '.join(known)}")
+
+    def _early_stopper(self) -> Any:
+        section = self.config.early_stopping
+        if section is None:
+            return None
+        from nasforge.core.early_stopping import EarlyStopper
+
+        metric = section.metric or self.config.objectives[0].metric
+        known = tuple(getattr(self.evaluator, "metrics", ()) or ())
+        if known and metric not in known:
+            raise ConfigError("early_stopping.metric", f"evaluator {self.config.evaluator.name!r} does not report {metric!r}; it reports: {', '.join(known)}")
+        sign = next((o.sign for o in self.config.objectives if o.metric == metric), 1.0)
+        return EarlyStopper(section.rule, metric, sign, section.grace, section.eta, section.min_trials)
 
     @classmethod
     def create(cls, config: ExperimentConfig, output: str | Path | None = None, plugin_manager: PluginManager | None = None, directory: str | Path | None = None) -> Experiment:
@@ -261,6 +275,7 @@ class Experiment:
             directory=directory,
             fidelity=trial.fidelity,
             timeout=timeout,
+            reporter=None if self.stopper is None else self.stopper.reporter(trial.number, directory),
         )
 
     def run(self) -> ExperimentResult:
@@ -277,6 +292,11 @@ class Experiment:
         self.pm.call_lifecycle("nasforge_before_experiment", experiment=self)
         retry = self.store.trials((TrialState.PENDING, TrialState.RUNNING))
         finished = len(self.store.trials(FINISHED))
+        if self.stopper is not None:  # curves of trials finished before a resume
+            from nasforge.core.early_stopping import read_curve
+
+            for t in self.store.trials(FINISHED):
+                self.stopper.add_curve(t.number, read_curve(self.trial_directory(t.number)))
         in_flight: dict[Future, tuple[Trial, TrialContext]] = {}
         exhausted = False
         try:
@@ -341,6 +361,10 @@ class Experiment:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         trial = trial.evolve(finished_at=time.time())
+        if self.stopper is not None:  # what a worker process reported reaches the driver's rules
+            from nasforge.core.early_stopping import read_curve
+
+            self.stopper.add_curve(trial.number, read_curve(self.trial_directory(trial.number)))
         if trial.state is TrialState.COMPLETE:
             self._warn_unreported_constraints(trial)
         self.strategy.tell(self.observation(trial))

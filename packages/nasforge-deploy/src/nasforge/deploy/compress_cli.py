@@ -107,7 +107,7 @@ class CompressCommand:
         data.add_argument("--dataset", help="digits, cifar10, imagefolder or a plugin's dataset")
         data.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE", help="dataset option, e.g. root=/data/cifar (repeatable)")
         data.add_argument("--max-train-samples", type=int, help="fine-tune on a random subset of this many training images")
-        data.add_argument("--eval-samples", type=int, help="evaluate on the first N test images only")
+        data.add_argument("--eval-samples", type=int, help="evaluate on a seeded sample of N test images, stratified by class (--seed)")
         data.add_argument("--batch-size", type=int, default=128)
         data.add_argument("--augment", action="store_true", help="random flip + crop while fine-tuning (natural images)")
         data.add_argument("--finetune-epochs", type=int, default=0)
@@ -216,5 +216,9 @@ class CompressCommand:
             raise UserError(f"dataset {args.dataset!r} has inputs of shape {splits.input_shape}, but --input-shape is {shape}")
         test = splits.test
         if args.eval_samples:
-            test = test.subset(torch.arange(min(args.eval_samples, len(test))))
+            from nasforge.core.sampling import sample_indices
+
+            labels = getattr(test, "labels", None)
+            labels = [int(test[i][1]) for i in range(len(test))] if labels is None else torch.as_tensor(labels).numpy()
+            test = test.subset(torch.as_tensor(sample_indices(len(test), args.eval_samples, args.seed, labels)))
         return make_loader(splits.train, args.batch_size, shuffle=True, seed=args.seed), make_loader(test, 512)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from nasforge.core.errors import UserError
+from nasforge.core.sampling import sample_indices
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
@@ -113,7 +114,7 @@ def load_samples(
     Accepts a ``.npy`` array, a ``.npz`` with ``x`` (and optionally ``y``), or a folder of images
     laid out as ``<folder>/<class>/<image>`` (labels are the sorted class folder indices; pixels
     scaled to [0, 1], resized to the input size, then normalised with ``mean``/``std`` if given).
-    ``limit`` keeps a seeded random subset.
+    ``limit`` keeps a seeded sample, stratified by class when labels are known.
     """
     path = Path(path)
     if not path.exists():
@@ -140,7 +141,7 @@ def load_samples(
         s = np.asarray(std if std is not None else [1.0] * channels, dtype=np.float32).reshape(-1, *([1] * (len(input_shape) - 1)))
         x = (x - m) / s
     if limit is not None and limit < len(x):
-        idx = np.sort(np.random.default_rng(seed).choice(len(x), size=limit, replace=False))
+        idx = sample_indices(len(x), limit, seed, y)
         x = x[idx]
         y = y[idx] if y is not None else None
     return np.ascontiguousarray(x), (None if y is None else np.asarray(y).astype(np.int64))
@@ -159,7 +160,7 @@ def _load_image_folder(root: Path, input_shape: Sequence[int], what: str, limit:
         raise UserError(f"{what} {root} has no class sub-folders; expected {root}/<class>/<image>")
     files = [(file, label) for label, cls in enumerate(classes) for file in sorted((root / cls).iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES]
     if limit is not None and limit < len(files):  # decode only the subset (a train split has tens of thousands)
-        files = [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), size=limit, replace=False))]
+        files = [files[i] for i in sample_indices(len(files), limit, seed, [label for _, label in files])]
     xs, ys = [], []
     for file, label in files:
         with Image.open(file) as img:

@@ -1,0 +1,75 @@
+"""Early stopping from learning curves: trained epochs and best accuracy with and without it.
+
+The same search three times in one process, contenders one after another with identical seeds:
+the trainer's ``cnn`` space on scikit-learn's digits, ``random`` strategy (its draws do not depend
+on results, so every run trains the same architectures in the same order), each trial up to
+``--epochs`` epochs with one torch thread. Runs: no early stopping, ``asha`` (grace 1, eta 3) and
+``median`` (grace 2, at least 3 trials). Prints, per run, the best validation accuracy, the epochs
+actually trained (complete trials: their epochs; stopped ones: the epochs they reported) and the
+ratio to the run without early stopping, then whether the target holds: the same best accuracy
+with at most 0.5x the epochs.
+
+    python benchmarks/early_stopping.py --trials 16 --epochs 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import nasforge.api as nf
+from nasforge.core.early_stopping import read_curve
+from nasforge.core.records import TrialState
+
+
+def trained_epochs(result: nf.Result) -> int:
+    total = 0
+    for t in result.trials:
+        if t.state is TrialState.COMPLETE:
+            total += int(t.metrics["epochs"])
+        else:
+            total += len(read_curve(result.directory / "trials" / f"{t.number:05d}"))
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, torch threads 1 (evaluator threads=1), {platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    runs = {"none": None, "asha": {"rule": "asha", "grace": 1, "eta": 3}, "median": {"rule": "median", "grace": 2, "min_trials": 3}}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, rule in runs.items():
+            start = time.perf_counter()
+            fields = {"early_stopping": rule} if rule else {}
+            result = nf.run(
+                name=f"es-{name}", space={"name": "cnn"}, strategy="random", seed=args.seed, budget={"trials": args.trials},
+                evaluator={"name": "trainer", "options": {"dataset": "digits", "epochs": args.epochs, "threads": 1, "measure_latency": False}},
+                output=str(Path(tmp) / name), **fields,
+            )
+            seconds = time.perf_counter() - start
+            epochs = trained_epochs(result)
+            pruned = sum(t.state is TrialState.PRUNED for t in result.trials)
+            results[name] = (result.best.metrics["accuracy"], epochs, result.best.number)
+            print(f"{name:>7}: best accuracy {result.best.metrics['accuracy']:.4f} (trial {result.best.number}), trained epochs {epochs}, "
+                  f"{pruned} of {len(result.trials)} trials stopped early, {seconds:.0f} s wall", flush=True)
+    base_acc, base_epochs, _ = results["none"]
+    for name in ("asha", "median"):
+        acc, epochs, _ = results[name]
+        ratio = epochs / base_epochs
+        verdict = "met" if acc >= base_acc and ratio <= 0.5 else "NOT met"
+        print(f"{name:>7}: epochs ratio {ratio:.2f}x, best accuracy {acc:.4f} vs {base_acc:.4f} -> target (same best, <= 0.5x epochs) {verdict}")
+
+
+if __name__ == "__main__":
+    main()

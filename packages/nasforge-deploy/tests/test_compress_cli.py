@@ -98,7 +98,7 @@ def test_eval_samples_is_a_seeded_stratified_sample_not_the_first_images(monkeyp
     import argparse
 
     import nasforge.trainer.data as data_module
-    from nasforge.compression.cli import CompressCommand
+    from nasforge.deploy.compress_cli import CompressCommand
 
     real = data_module.load_dataset
 

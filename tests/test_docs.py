@@ -56,3 +56,25 @@ def test_readme_quickstart_is_two_lines_and_ci_runs_its_test_command(root):
 def test_docs_exist_and_are_linked_from_the_readme(root, doc):
     assert (root / "docs" / doc).is_file()
     assert f"docs/{doc}" in (root / "README.md").read_text()
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_relative_link_in_the_docs_points_to_a_file_and_heading_that_exist(root):
+    broken = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s):, mailto: ...
+            path, _, fragment = target.partition("#")
+            file = (page.parent / path) if path else page
+            if not file.exists():
+                broken.append(f"{page.relative_to(root)} -> {target}")
+            elif fragment and file.suffix == ".md":
+                anchors = {_anchor(line.lstrip("#")) for line in file.read_text().splitlines() if line.startswith("#")}
+                if fragment not in anchors:
+                    broken.append(f"{page.relative_to(root)} -> {target} (no such heading)")
+    assert not broken, "broken links:\n" + "\n".join(broken)

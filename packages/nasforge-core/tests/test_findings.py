@@ -150,3 +150,19 @@ def test_plugins_lists_one_line_per_component_without_markup_and_filters_by_kind
     with pytest.raises(SystemExit) as exit_info:
         main(["plugins", "--kind", "nope"])
     assert exit_info.value.code == 2 and "choose from" in capsys.readouterr().err
+
+
+def test_the_summary_suggests_tensorboard_only_when_the_run_wrote_its_logs(tmp_path, pm, capsys):
+    from nasforge.core.cli import print_summary
+
+    import shutil
+
+    experiment, result = _run(tmp_path, pm, budget={"trials": 2})
+    shutil.rmtree(experiment.directory / "tensorboard", ignore_errors=True)  # written only where nasforge-trainer's logger is installed
+    capsys.readouterr()
+    print_summary(experiment, result)
+    out = capsys.readouterr().out
+    assert "tensorboard" not in out and "nasforge status" in out
+    (experiment.directory / "tensorboard").mkdir()
+    print_summary(experiment, result)
+    assert "tensorboard --logdir" in capsys.readouterr().out

@@ -116,3 +116,18 @@ def test_eval_samples_is_a_seeded_stratified_sample_not_the_first_images(monkeyp
     assert len(labels) == 100 and (counts >= 9).all() and (counts <= 11).all()  # ~10 of each class
     _, again = CompressCommand()._data(args, (1, 8, 8))
     assert torch.equal(again.dataset.labels, labels)  # seeded
+
+
+def test_compress_and_export_share_flag_names_and_the_help_lists_every_compressor(capsys):
+    from nasforge.core.cli import build_parser
+
+    parser = build_parser()
+    for command in ("compress", "export"):
+        base = ["--input-shape", "3"] + (["channel"] if command == "compress" else [])
+        new = parser.parse_args([command, *base, "--model-factory", "m:f", "--model-kwargs", "{}", "--out", "x"])
+        old = parser.parse_args([command, *base, "--model-factory", "m:f", "--factory-kwargs", "{}", "--output", "x"])
+        assert vars(new) == vars(old)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["compress", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(name in help_text for name in ("channel", "depth", "distill", "magnitude", "qat"))

@@ -138,3 +138,18 @@ def test_torchvision_resnet18_end_to_end(data_npz, tmp_path, capsys):
     assert int8.stat().st_size < 0.35 * fp32.stat().st_size
     assert read_card(int8)["parity"]["passed"]
     assert main(["bench", str(int8), "--batch", "1", "2", "--runs", "2", "--warmup", "1"]) == 0
+
+
+def test_export_bench_prints_an_interleaved_comparison_and_takes_a_saved_module(tmp_path, capsys):
+    """compress writes a whole module; export reads it with --model (same --out/--model-kwargs flags as compress)."""
+    from nasforge.core.cli import main as cli_main
+
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    saved = tmp_path / "small.pt"
+    torch.save(model, saved)
+    code = cli_main(["export", "--model", str(saved), "--input-shape", "6", "--output", str(tmp_path / "out"), "--fp16", "--bench", "--exporter", "torchscript"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "interleaved" in out and "speedup vs fp32" in out and "small.onnx" in out and "small" in out and "± ms" in out
+    assert cli_main(["export", "--input-shape", "6", "--out", str(tmp_path / "o2")]) == 2
+    assert "--model-factory" in capsys.readouterr().err

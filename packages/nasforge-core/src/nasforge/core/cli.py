@@ -133,7 +133,11 @@ def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
     for section in getattr(experiment, "summaries", []):
         console.print(section, soft_wrap=isinstance(section, str))  # paths stay on one line
     console.print(f"experiment folder: [bold]{experiment.directory}[/]", soft_wrap=True)
-    console.print(f"inspect: nasforge status {experiment.directory}   |   tensorboard --logdir {experiment.directory / 'tensorboard'}", soft_wrap=True)
+    hints = [f"nasforge status {experiment.directory}", f"nasforge report {experiment.directory} --serve"]
+    tensorboard = experiment.directory / "tensorboard"
+    if tensorboard.is_dir() or any((experiment.directory / "trials").glob("*/tensorboard")):
+        hints.append(f"tensorboard --logdir {experiment.directory}")
+    console.print("inspect: " + "   |   ".join(hints), soft_wrap=True)
 
 
 def _run_experiment(experiment: Any, quiet: bool) -> int:

@@ -87,14 +87,23 @@ def _parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def _installed_compressors() -> str:
+    from nasforge.core.plugins import get_plugin_manager
+
+    try:
+        return ", ".join(sorted(get_plugin_manager().components("compressor"))) or "none installed"
+    except Exception:
+        return "see `nasforge plugins`"
+
+
 class CompressCommand:
     """Compress a PyTorch model (prune, distil, fine-tune) and report params, MACs and accuracy."""
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("method", help="compressor name: channel, depth, magnitude, distill (see `nasforge plugins`)")
+        parser.add_argument("method", help=f"compressor name, one of: {_installed_compressors()} (`nasforge plugins --kind compressor`)")
         src = parser.add_argument_group("model")
         src.add_argument("--model-factory", help="'package.module:function' returning the torch.nn.Module")
-        src.add_argument("--factory-kwargs", default="{}", help="JSON keyword arguments for the factory")
+        src.add_argument("--model-kwargs", "--factory-kwargs", dest="factory_kwargs", default="{}", help="JSON keyword arguments for the factory (same flag as 'nasforge export')")
         src.add_argument("--checkpoint", help="state dict to load into the model ('module.' prefixes are stripped)")
         src.add_argument("--space", help="build the model from this nasforge space's builder instead (cnn, mlp, ...)")
         src.add_argument("--arch", help="the architecture for --space, as JSON")
@@ -117,7 +126,7 @@ class CompressCommand:
         data.add_argument("--alpha", type=float, default=0.9)
         data.add_argument("--seed", type=int, default=0)
         out = parser.add_argument_group("output")
-        out.add_argument("--output", required=True, help="where to write the compressed model")
+        out.add_argument("--out", "--output", dest="output", required=True, help="where to write the compressed model (export it next with 'nasforge export --model FILE')")
         out.add_argument("--save", choices=("module", "state_dict"), default="module", help="whole module (default) or state dict + architecture (--space models)")
         out.add_argument("--report", help="write the report as JSON here")
         out.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")

@@ -198,7 +198,6 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
     """Compress and export one trial's model; one summary row per (variant, format)."""
     from nasforge.compression._utils import count_macs, count_params
     from nasforge.compression.base import ModelSpec as CompressionSpec
-    from nasforge.export.benchmark import OnnxRuntimeBenchmark
     from nasforge.export.parity import ParityError
 
     adapter = adapter if adapter is not None else adapter_for(experiment)
@@ -252,10 +251,6 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
                 _log(f"PARITY FAILED for {label} as {fmt}: {exc}")
                 rows.append({**base, "format": fmt, "parity_error": str(exc)})
                 continue
-            # input_shape: the example's own per-sample shape fills symbolic axes such as a text model's sequence length
-            bench = OnnxRuntimeBenchmark(exported.path, batch_sizes=(1,), threads=(spec.export.latency_threads,), providers=["CPUExecutionProvider"],
-                                         runs=spec.export.latency_runs, input_shape=_sample_shape(example)).run()
-            latency = next((r.median_ms for r in bench.records if r.batch_size == 1), math.nan)
             card_accuracy = exported.card.get("metrics", {}).get("accuracy")
             if evaluation is None:
                 card_accuracy = adapter.score(OnnxRuntimeModule(exported.path))
@@ -265,22 +260,25 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
                 "file": str(exported.path),
                 "file_kb": exported.path.stat().st_size / 1024,
                 "accuracy": float(card_accuracy) if card_accuracy is not None else base["torch_test_accuracy"],
-                "ort_latency_ms": latency,
                 "ort_threads": spec.export.latency_threads,
                 "parity_max_abs_diff": getattr(exported.parity, "max_abs_diff", None),
             })
+    files = {i: Path(r["file"]) for i, r in enumerate(rows) if r.get("file")}
+    if files:
+        _log(f"trial {trial.number}: timing {len(files)} files with onnxruntime, interleaved")
+        from nasforge.export.benchmark import interleaved_latency
+
+        timed = interleaved_latency(files, example, spec.export.latency_threads, spec.export.latency_runs)
+        for i, (median, spread) in timed.items():
+            rows[i]["ort_latency_ms"], rows[i]["latency_spread_ms"] = median, spread
     reference = next((r for r in rows if r["variant"] == "uncompressed" and r.get("format") in (None, "onnx")), rows[0])
     for r in rows:
         if r.get("ort_latency_ms") and reference.get("ort_latency_ms"):
             r["speedup"] = reference["ort_latency_ms"] / r["ort_latency_ms"]
         if r.get("file_kb") and reference.get("file_kb"):
             r["size_ratio"] = reference["file_kb"] / r["file_kb"]
+    mark_dominated(rows)
     return rows
-
-
-def _sample_shape(example: Any) -> tuple[int, ...] | None:
-    first = example[0] if isinstance(example, (tuple, list)) else example
-    return tuple(int(d) for d in first.shape[1:]) if isinstance(first, torch.Tensor) else None
 
 
 class OnnxRuntimeModule(torch.nn.Module):
@@ -298,35 +296,89 @@ class OnnxRuntimeModule(torch.nn.Module):
         return torch.from_numpy(self.session.run(None, {self.input_name: x.detach().cpu().numpy()})[0])
 
 
+def _clearly_faster(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """``a`` is faster than ``b`` by more than the measurement spread of either."""
+    margin = max(a.get("latency_spread_ms", 0.0), b.get("latency_spread_ms", 0.0))
+    return a["ort_latency_ms"] + margin < b["ort_latency_ms"]
+
+
+def mark_dominated(rows: list[dict[str, Any]], accuracy_tolerance: float = 0.0) -> None:
+    """Mark each exported file another one beats: no less accurate, no larger, no slower (beyond
+    the measured spread), and better on one of them. Then recommend one file and say why: the
+    fastest undominated file within one accuracy point of the most accurate (ties: the smaller).
+    """
+    files = [r for r in rows if r.get("file") and math.isfinite(r.get("ort_latency_ms", math.nan))]
+    for r in files:
+        r.pop("dominated", None), r.pop("dominated_by", None), r.pop("recommended", None), r.pop("recommendation", None)
+        for other in files:
+            if other is r:
+                continue
+            acc_ok = other["accuracy"] >= r["accuracy"] - accuracy_tolerance
+            size_ok = other["file_kb"] <= r["file_kb"]
+            speed_ok = not _clearly_faster(r, other)
+            better = other["accuracy"] > r["accuracy"] + accuracy_tolerance or other["file_kb"] < r["file_kb"] * 0.98 or _clearly_faster(other, r)
+            if acc_ok and size_ok and speed_ok and better:
+                r["dominated"] = True
+                r["dominated_by"] = _name(other)
+                break
+    candidates = [r for r in files if not r.get("dominated")]
+    if not candidates:
+        return
+    best_acc = max(r["accuracy"] for r in candidates)
+    close = [r for r in candidates if r["accuracy"] >= best_acc - 0.01]
+    pick = min(close, key=lambda r: (r["ort_latency_ms"], r["file_kb"]))
+    pick["recommended"] = True
+    reference = next((r for r in files if r["variant"] == "uncompressed" and r.get("format") == "onnx"), None)
+    why = [f"{_name(pick)}: the fastest file within 1 accuracy point of the most accurate undominated one ({best_acc * 100:.2f}%)"]
+    if reference is not None and reference is not pick:
+        why.append(f"{reference['ort_latency_ms'] / pick['ort_latency_ms']:.2f}x the speed and {reference['file_kb'] / pick['file_kb']:.2f}x smaller than the uncompressed fp32 file, "
+                   f"accuracy {pick['accuracy'] * 100:.2f}% vs {reference['accuracy'] * 100:.2f}%")
+    pick["recommendation"] = "; ".join(why)
+
+
+def _name(row: dict[str, Any]) -> str:
+    fmt = row.get("format")
+    return row["variant"] if fmt is None else f"{row['variant']} {fmt.removeprefix('onnx-') if fmt != 'onnx' else 'fp32'}"
+
+
 def _instantiate(cls: Any, variant: Variant, label: str) -> Any:
     from nasforge.core.experiment import instantiate
 
     return instantiate(cls, (), dict(variant.options), f"compress.variants[{label}].options", f"compressor {variant.name!r}")
 
 
-def summary_table(rows: list[dict[str, Any]]) -> Table:
-    """One row per exported file: the uncompressed model first, then each variant."""
+def summary_table(rows: list[dict[str, Any]]) -> Any:
+    """One row per exported file (uncompressed first), dominated files marked, the recommended one named."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from nasforge.core.formatting import human
+
     several = len({r["trial"] for r in rows}) > 1
     table = Table(title="Deployable models: test accuracy, onnxruntime CPU latency at batch 1", title_justify="left")
     metric = rows[0].get("metric", "accuracy") if rows else "accuracy"
-    columns = (["trial"] if several else []) + ["model", "acc" if metric == "accuracy" else metric, "params", "FLOPs", "KB", "ms", "speedup"]
+    columns = (["trial"] if several else []) + ["model", "acc %" if metric == "accuracy" else metric, "params", "FLOPs", "KB", "ort ms", "± ms", "speedup", ""]
     for col in columns:
-        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+        table.add_column(col, justify="left" if col in ("model", "") else "right", no_wrap=True)
     for r in rows:
-        fmt = r.get("format")
-        name = r["variant"] if fmt is None else f"{r['variant']} {fmt.removeprefix('onnx-') if fmt != 'onnx' else 'fp32'}"
+        name = _name(r)
         if "parity_error" in r:
-            table.add_row(*([str(r["trial"])] if several else []), name, "parity check failed: not exported", *[""] * 5)
+            table.add_row(*([str(r["trial"])] if several else []), name, "parity check failed: not exported", *[""] * 7)
             continue
+        verdict = "recommended" if r.get("recommended") else (f"dominated by {r['dominated_by']}" if r.get("dominated") else "")
         cells = [
             name,
-            f"{r.get('accuracy', r['torch_test_accuracy']):.4f}",
-            f"{r['params'] / 1e3:.1f}k",
-            f"{r['flops'] / 1e6:.2f}M",
-            f"{r['file_kb']:.0f}" if "file_kb" in r else "-",
-            f"{r['ort_latency_ms']:.3f}" if "ort_latency_ms" in r else "-",
-            f"{r['speedup']:.2f}x" if "speedup" in r else "-",
+            human(r.get("accuracy", r["torch_test_accuracy"]), metric),
+            human(r["params"]),
+            human(r["flops"]),
+            human(r.get("file_kb")),
+            human(r.get("ort_latency_ms")),
+            human(r.get("latency_spread_ms")),
+            f"{human(r['speedup'])}x" if "speedup" in r else "-",
+            verdict,
         ]
-        table.add_row(*([str(r["trial"])] if several else []), *cells)
-    table.caption = f"speedup vs the uncompressed fp32 ONNX model; onnxruntime intra_op_num_threads={rows[0].get('ort_threads', '-')}"
-    return table
+        table.add_row(*([str(r["trial"])] if several else []), *cells, style="dim" if r.get("dominated") else ("bold" if r.get("recommended") else None))
+    table.caption = (f"latency: onnxruntime, every file timed in one interleaved loop (3 rounds; ± is the range of the round medians); "
+                     f"speedup vs the uncompressed fp32 ONNX file; intra_op_num_threads={rows[0].get('ort_threads', '-')}")
+    reason = next((r["recommendation"] for r in rows if r.get("recommendation")), None)
+    return Group(table, Text(f"recommended: {reason}")) if reason else table

@@ -87,6 +87,30 @@ def measure_interleaved(fns: Mapping[str, Callable[[], Any]], warmup: int = 10, 
     return {name: LatencyStats.from_seconds(t) for name, t in times.items()}
 
 
+def interleaved_latency(files: dict[Any, Path], example: Any, threads: int, runs: int, rounds: int = 3) -> dict[Any, tuple[float, float]]:
+    """Median onnxruntime latency (ms, batch of ``example``) of every file and its spread.
+
+    All files are timed in one loop, one call of each in turn, so a busy machine slows them
+    alike (separate runs minutes apart gave 6.6x and 4.4x for the same pair). ``rounds`` rounds
+    of ``runs`` calls each: the latency is the median of the round medians, the spread the range
+    of the round medians (how much the figure moved while it was measured).
+    """
+    from nasforge.export.runtime import make_session
+
+    inputs = example if isinstance(example, (tuple, list)) else (example,)
+    calls = {}
+    for key, path in files.items():
+        session = make_session(path, intra_op_threads=threads)
+        feed = {i.name: t.detach().cpu().numpy() for i, t in zip(session.get_inputs(), inputs, strict=False)}
+        calls[key] = (lambda s=session, f=feed: s.run(None, f))
+    medians: dict[Any, list[float]] = {key: [] for key in files}
+    for r in range(rounds):
+        stats = measure_interleaved(calls, warmup=10 if r == 0 else 2, runs=max(1, runs))
+        for key, st in stats.items():
+            medians[key].append(st.median_ms)
+    return {key: (float(sorted(m)[len(m) // 2]), float(max(m) - min(m))) for key, m in medians.items()}
+
+
 @dataclass(frozen=True)
 class BenchmarkRecord:
     """One measured configuration."""

@@ -37,11 +37,12 @@ class ExportCommand:
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         """Add the export arguments."""
-        parser.add_argument("--model-factory", required=True, help="'module:function' building the model, e.g. torchvision.models:resnet18")
-        parser.add_argument("--model-kwargs", default="{}", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'')
+        parser.add_argument("--model-factory", help="'module:function' building the model, e.g. torchvision.models:resnet18")
+        parser.add_argument("--model", help="a whole saved torch module instead of a factory: what 'nasforge compress --out FILE' writes (torch.load, trusted files only)")
+        parser.add_argument("--model-kwargs", "--factory-kwargs", dest="model_kwargs", default="{}", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'')
         parser.add_argument("--checkpoint", help="state dict file (or a dict with 'state_dict'); 'module.' prefixes are stripped")
         parser.add_argument("--input-shape", required=True, help="per-sample input shape without the batch, e.g. 3,32,32")
-        parser.add_argument("--out", required=True, help="output folder")
+        parser.add_argument("--out", "--output", dest="out", required=True, help="output folder")
         parser.add_argument("--name", help="file stem (default: the factory's function name)")
         parser.add_argument("--int8", action="store_true", help="also write a static int8 model (needs --calibration-data)")
         parser.add_argument("--fp16", action="store_true", help="also write a float16 model")
@@ -58,7 +59,8 @@ class ExportCommand:
         parser.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's recommendation)")
         parser.add_argument("--static-batch", action="store_true", help="keep the batch dimension fixed at 1")
         parser.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo", help="torch ONNX exporter (default dynamo)")
-        parser.add_argument("--bench", action="store_true", help="benchmark each file and put the summary in its card")
+        parser.add_argument("--bench", action="store_true", help="benchmark every written file with onnxruntime, interleaved in one loop, print the comparison and put each summary in its card")
+        parser.add_argument("--bench-threads", type=int, default=1, help="onnxruntime intra-op threads for --bench's comparison (default 1)")
         parser.add_argument("--seed", type=int, default=0, help="seed for sample subsets and random sample inputs")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -75,8 +77,14 @@ class ExportCommand:
         if args.int8 and not args.calibration_data:
             raise UserError("--int8 needs --calibration-data (real input samples to calibrate activation ranges)")
         mean, std = _floats(args.mean, "--mean"), _floats(args.std, "--std")
-        model = build_model(args.model_factory, kwargs)
-        source: dict[str, Any] = {"model_factory": args.model_factory, "model_kwargs": kwargs, "input_shape": list(shape)}
+        if bool(args.model) == bool(args.model_factory):
+            raise UserError("say which model to export: --model-factory module:function, or --model FILE.pt (a saved module, e.g. from 'nasforge compress')")
+        if args.model:
+            model = load_module_file(args.model)
+            source: dict[str, Any] = {"model": str(args.model), "input_shape": list(shape)}
+        else:
+            model = build_model(args.model_factory, kwargs)
+            source = {"model_factory": args.model_factory, "model_kwargs": kwargs, "input_shape": list(shape)}
         if args.checkpoint:
             source.update(load_checkpoint(model, args.checkpoint))
         calibration = None
@@ -91,11 +99,12 @@ class ExportCommand:
             evaluation = (x, y)
             source["eval_data"] = str(args.eval_data)
         sample = torch.from_numpy(calibration[:1]) if calibration is not None else torch.randn((1, *shape), generator=torch.Generator().manual_seed(args.seed))
-        name = args.name or args.model_factory.rpartition(":")[2].split(".")[-1]
+        name = args.name or (Path(args.model).stem if args.model else args.model_factory.rpartition(":")[2].split(".")[-1])
         formats = ["onnx"] + (["onnx-int8"] if args.int8 else []) + (["onnx-fp16"] if args.fp16 else [])
         common = {"opset": args.opset, "dynamic_batch": not args.static_batch, "exporter": args.exporter, "benchmark": args.bench}
         pm = get_plugin_manager()
         failed = False
+        written: dict[str, Path] = {}
         from rich.console import Console
 
         console = Console()
@@ -120,7 +129,40 @@ class ExportCommand:
             acc = f", accuracy {metrics['accuracy']:.4f}" if "accuracy" in metrics else ""
             drop = f" (fp32 {metrics['accuracy_fp32']:.4f})" if "accuracy_fp32" in metrics else ""
             console.print(f"{fmt}: {result.path} ({result.card['size_bytes']:,} bytes){acc}{drop}; {result.parity.summary() if result.parity else ''}; card {result.card_path}", soft_wrap=True)
+            written[fmt] = result.path
+        if args.bench and written:
+            console.print(bench_comparison(written, sample, args.bench_threads))
         return EXIT_PARITY_FAILED if failed else 0
+
+
+def load_module_file(path: str | Path) -> Any:
+    """A whole ``torch.nn.Module`` saved with ``torch.save`` (what ``nasforge compress`` writes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--model {path} does not exist")
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(obj, torch.nn.Module):
+        raise UserError(f"--model {path} holds a {type(obj).__name__}, not a saved module; write it with 'nasforge compress ... --save module' "
+                        "or pass the model's factory with --model-factory and the weights with --checkpoint")
+    return obj.eval()
+
+
+def bench_comparison(files: dict[str, Path], sample: torch.Tensor, threads: int = 1, runs: int = 50) -> Any:
+    """A table of every written file's onnxruntime latency at batch 1, timed interleaved."""
+    from rich.table import Table
+
+    from nasforge.core.formatting import human
+    from nasforge.export.benchmark import interleaved_latency
+
+    timed = interleaved_latency(files, sample[:1], threads, runs)
+    reference = timed.get("onnx", next(iter(timed.values())))[0]
+    table = Table(title=f"onnxruntime CPU latency at batch 1, files timed interleaved (3 rounds of {runs}; intra_op_num_threads={threads})", title_justify="left")
+    for col in ("file", "median ms", "± ms", "speedup vs fp32", "KB"):
+        table.add_column(col, justify="left" if col == "file" else "right", no_wrap=True)
+    for fmt, (median, spread) in timed.items():
+        table.add_row(files[fmt].name, human(median), human(spread), f"{reference / median:.2f}x", human(files[fmt].stat().st_size / 1024))
+    table.caption = "± is the range of the round medians: differences smaller than it are noise"
+    return table
 
 
 class BenchCommand:

@@ -153,9 +153,9 @@ def test_plugins_lists_one_line_per_component_without_markup_and_filters_by_kind
 
 
 def test_the_summary_suggests_tensorboard_only_when_the_run_wrote_its_logs(tmp_path, pm, capsys):
-    from nasforge.core.cli import print_summary
-
     import shutil
+
+    from nasforge.core.cli import print_summary
 
     experiment, result = _run(tmp_path, pm, budget={"trials": 2})
     shutil.rmtree(experiment.directory / "tensorboard", ignore_errors=True)  # written only where nasforge-trainer's logger is installed

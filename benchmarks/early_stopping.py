@@ -10,6 +10,10 @@ ratio to the run without early stopping, then whether the target holds: the same
 with at most 0.5x the epochs.
 
     python benchmarks/early_stopping.py --trials 16 --epochs 8
+    python benchmarks/early_stopping.py --trials 16 --epochs 8 --rules median:grace=1 asha:grace=2,eta=3
+
+``--rules`` names the contenders as ``RULE:key=value,...`` (default: ``asha:grace=1,eta=3`` and
+``median:grace=2,min_trials=3``).
 """
 
 from __future__ import annotations
@@ -43,10 +47,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rules", nargs="+", default=["asha:grace=1,eta=3", "median:grace=2,min_trials=3"], help="contenders, RULE:key=value,...")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, torch threads 1 (evaluator threads=1), {platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    runs = {"none": None, "asha": {"rule": "asha", "grace": 1, "eta": 3}, "median": {"rule": "median", "grace": 2, "min_trials": 3}}
+    runs: dict[str, dict | None] = {"none": None}
+    for spec in args.rules:
+        rule, _, opts = spec.partition(":")
+        runs[spec] = {"rule": rule, **{k: int(v) for k, v in (o.split("=") for o in opts.split(",") if o)}}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, rule in runs.items():
@@ -61,14 +69,14 @@ def main() -> None:
             epochs = trained_epochs(result)
             pruned = sum(t.state is TrialState.PRUNED for t in result.trials)
             results[name] = (result.best.metrics["accuracy"], epochs, result.best.number)
-            print(f"{name:>7}: best accuracy {result.best.metrics['accuracy']:.4f} (trial {result.best.number}), trained epochs {epochs}, "
+            print(f"{name:>24}: best accuracy {result.best.metrics['accuracy']:.4f} (trial {result.best.number}), trained epochs {epochs}, "
                   f"{pruned} of {len(result.trials)} trials stopped early, {seconds:.0f} s wall", flush=True)
     base_acc, base_epochs, _ = results["none"]
-    for name in ("asha", "median"):
+    for name in list(runs)[1:]:
         acc, epochs, _ = results[name]
         ratio = epochs / base_epochs
         verdict = "met" if acc >= base_acc and ratio <= 0.5 else "NOT met"
-        print(f"{name:>7}: epochs ratio {ratio:.2f}x, best accuracy {acc:.4f} vs {base_acc:.4f} -> target (same best, <= 0.5x epochs) {verdict}")
+        print(f"{name:>24}: epochs ratio {ratio:.2f}x, best accuracy {acc:.4f} vs {base_acc:.4f} -> target (same best, <= 0.5x epochs) {verdict}")
 
 
 if __name__ == "__main__":

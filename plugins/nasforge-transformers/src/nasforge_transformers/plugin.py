@@ -50,3 +50,10 @@ def nasforge_register_deploy_adapters(register: Any) -> None:
 
     for evaluator in ("transformer_oneshot", "transformer_multitrial"):
         register(evaluator, TransformerDeployment, "extract the winning sub-network into a smaller Hugging Face model; SST-2/TREC/CSV data")
+
+
+@hookimpl
+def nasforge_register_commands(register: Any) -> None:
+    from nasforge_transformers.cli import ShrinkCommand
+
+    register("shrink", ShrinkCommand(), "Prune a Hugging Face transformer (heads, FFN neurons, layers); perplexity or accuracy before/after")

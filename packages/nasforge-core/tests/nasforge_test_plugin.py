@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import time
+
+import numpy as np
 from pathlib import Path
 
 from nasforge.core import EvaluationResult, Evaluator, SearchStrategy, TrialFailed, hookimpl
@@ -37,13 +40,72 @@ class SeededRandom(SearchStrategy):
             self.best = observation.score
 
 
+class Hill(SearchStrategy):
+    """Samples, then mutates the best architecture so far: what it proposes depends on what it was told."""
+
+    def __init__(self, space, seed=0):
+        super().__init__(space, seed)
+        self.best = None
+        self.best_score = None
+
+    def suggest(self):
+        if self.best is None or self.rng.random() < 0.3:
+            return self.space.sample(self.rng)
+        return self.space.mutate(self.best, self.rng)
+
+    def observe(self, observation):
+        if observation.score is not None and (self.best_score is None or observation.score > self.best_score):
+            self.best, self.best_score = observation.architecture, observation.score
+
+
+class Broken(SeededRandom):
+    """Raises in the method named by the NASFORGE_TEST_BREAK environment variable (init, ask or tell),
+    after ``after`` successful calls of it."""
+
+    def __init__(self, space, seed=0, after=0):
+        self.after = after
+        self.calls = 0
+        if os.environ.get("NASFORGE_TEST_BREAK") == "init":
+            raise RuntimeError("broken on purpose in __init__")
+        super().__init__(space, seed)
+
+    def _maybe_break(self, where):
+        if os.environ.get("NASFORGE_TEST_BREAK") == where:
+            self.calls += 1
+            if self.calls > self.after:
+                raise RuntimeError(f"broken on purpose in {where}")
+
+    def suggest(self):
+        self._maybe_break("ask")
+        return super().suggest()
+
+    def observe(self, observation):
+        self._maybe_break("tell")
+        super().observe(observation)
+
+
+class Unseeded(SeededRandom):
+    """Draws from an unseeded generator: not deterministic, so it cannot be resumed by replay."""
+
+    def suggest(self):
+        import random
+
+        arch = self.space.sample(np.random.default_rng(random.randrange(2**32)))
+        self.seen.add(arch)
+        return arch
+
+
 class Synthetic(Evaluator):
     """accuracy = a/10 (+0.05 when b == 'y'); params = 100 * (a + 1). Failure modes on request."""
 
     metrics = ("accuracy", "params", "latency_ms", "pid", "setups")
 
-    def __init__(self, space, fail_on=None, nan_on=None, sleep=0.0, hang_on=None, log_file=None, crash_on=None, block_on=None):
+    def __init__(self, space, fail_on=None, nan_on=None, sleep=0.0, hang_on=None, log_file=None, crash_on=None, block_on=None,
+                 fail_message=None, setup_error=None, jitter=0.0):
         super().__init__(space)
+        self.fail_message = fail_message
+        self.setup_error = setup_error
+        self.jitter = float(jitter)
         self.fail_on = set(fail_on or [])
         self.nan_on = set(nan_on or [])
         self.hang_on = set(hang_on or [])
@@ -54,6 +116,8 @@ class Synthetic(Evaluator):
         self.setups: list[int] = []  # pids that set this copy up; teardown clears it
 
     def setup(self, workdir):
+        if self.setup_error:
+            raise RuntimeError(self.setup_error)
         self.setups.append(os.getpid())
 
     def teardown(self):
@@ -68,7 +132,7 @@ class Synthetic(Evaluator):
         self._log("start", context.number)
         a = architecture["a"]
         if a in self.fail_on:
-            raise TrialFailed(f"a={a} is configured to fail")
+            raise (ValueError(self.fail_message) if self.fail_message else TrialFailed(f"a={a} is configured to fail"))
         if a in self.block_on:
             time.sleep(60)  # ignores its deadline entirely
         if a in self.crash_on:
@@ -77,7 +141,7 @@ class Synthetic(Evaluator):
             while True:  # a long loop that checks its deadline, as evaluators should
                 time.sleep(0.01)
                 context.check()
-        end = time.time() + self.sleep
+        end = time.time() + self.sleep + (random.random() * self.jitter)  # unseeded: completion order varies
         while time.time() < end:
             time.sleep(0.01)
             context.check()
@@ -90,6 +154,9 @@ class Synthetic(Evaluator):
 @hookimpl
 def nasforge_register_strategies(register):
     register("seeded_random", SeededRandom)
+    register("hill", Hill)
+    register("broken", Broken)
+    register("unseeded", Unseeded)
 
 
 @hookimpl

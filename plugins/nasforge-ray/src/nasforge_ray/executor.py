@@ -110,6 +110,7 @@ class RayExecutor(Executor):
     """
 
     in_process = False
+    kills_hung_trials = True
 
     def __init__(
         self,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -19,13 +21,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from nasforge.core.errors import NasforgeError, PluginError, UserError
+from nasforge.core.errors import NasforgeError, PluginError, StorageError, UserError
 from nasforge.core.formatting import human, latency_source, metric_label
 from nasforge.core.plugins import KINDS, get_plugin_manager
 from nasforge.core.records import Trial, TrialState
 
 EXIT_USER_ERROR = 2
+#: A plugin (strategy, evaluator, hook ...) or nasforge itself failed; the message names the culprit.
+EXIT_PLUGIN_ERROR = 3
+#: The experiment database could not be written or read (disk full, read-only, damaged).
+EXIT_STORAGE_ERROR = 4
 EXIT_INTERRUPTED = 130
+#: Stopped by SIGTERM (a scheduler or ``docker stop``); handled like Ctrl-C.
+EXIT_TERMINATED = 143
 
 console = Console()
 
@@ -56,10 +64,10 @@ def trials_table(title: str, trials: list[Trial], metrics: Sequence[str], latenc
     """
     from rich.console import Group
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("trial", justify="right", no_wrap=True)
     for m in metrics:
-        table.add_column(metric_label(m, latency), justify="right", no_wrap=True)
+        table.add_column(escape(metric_label(m, latency)), justify="right", no_wrap=True)
     for t in trials:
         table.add_row(str(t.number), *(human(t.metrics.get(m), m) for m in metrics))
     return Group(table, _ArchitectureLines(trials))
@@ -119,7 +127,7 @@ def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
     trials = result.trials
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
     counts = _count_text(trials, _infeasible(experiment.config, complete))
-    console.print(f"\n[bold]{experiment.name}[/]: {len(trials)} trials ({counts}); stopped: {result.stop_reason}")
+    console.print(f"\n[bold]{escape(experiment.name)}[/]: {len(trials)} trials ({escape(counts)}); stopped: {escape(result.stop_reason)}")
     columns = _metric_columns(experiment.config, complete)
     ranked = _ranked(experiment, complete)
     if ranked:
@@ -129,15 +137,44 @@ def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
     if len(experiment.config.objectives) > 1 and result.pareto:
         console.print(trials_table("Pareto front", result.pareto, columns, _latency(experiment.config)))
     if getattr(experiment, "scalar_note", ""):
-        console.print(f"note: {experiment.scalar_note}")
+        console.print(f"note: {escape(experiment.scalar_note)}")
     for section in getattr(experiment, "summaries", []):
-        console.print(section, soft_wrap=isinstance(section, str))  # paths stay on one line
-    console.print(f"experiment folder: [bold]{experiment.directory}[/]", soft_wrap=True)
+        # plugin text is shown as written, never read as markup; paths stay on one line
+        console.print(escape(section) if isinstance(section, str) else section, soft_wrap=isinstance(section, str))
+    console.print(f"experiment folder: [bold]{escape(str(experiment.directory))}[/]", soft_wrap=True)
     hints = [f"nasforge status {experiment.directory}", f"nasforge report {experiment.directory} --serve"]
     tensorboard = experiment.directory / "tensorboard"
     if tensorboard.is_dir() or any((experiment.directory / "trials").glob("*/tensorboard")):
         hints.append(f"tensorboard --logdir {experiment.directory}")
-    console.print("inspect: " + "   |   ".join(hints), soft_wrap=True)
+    console.print(escape("inspect: " + "   |   ".join(hints)), soft_wrap=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop like Ctrl-C (the run saves its state and says how to resume)."""
+
+    def __str__(self) -> str:
+        return "terminated (SIGTERM)"
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a run is going, SIGTERM raises :class:`Terminated` in the main thread, like Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_experiment(experiment: Any, quiet: bool) -> int:
@@ -147,14 +184,22 @@ def _run_experiment(experiment: Any, quiet: bool) -> int:
     if not quiet:
         reporter = ProgressReporter()
         experiment.pm.register(reporter, name=f"progress-{id(reporter)}", distribution="nasforge-core")
-    console.print(f"experiment folder: {experiment.directory}", soft_wrap=True)
+    console.print(escape(f"experiment folder: {experiment.directory}"), soft_wrap=True)
     try:
-        result = experiment.run()
-    except KeyboardInterrupt:
+        with _sigterm_as_interrupt():
+            result = experiment.run()
+    except KeyboardInterrupt as exc:
         if reporter is not None:
             reporter.stop()
-        console.print(f"\ninterrupted; finished trials are saved. Continue with: nasforge resume {experiment.directory}", soft_wrap=True)
-        return EXIT_INTERRUPTED
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        console.print(escape(f"\n{how}; finished trials are saved. Continue with: nasforge resume {experiment.directory}"), soft_wrap=True)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    except (PluginError, StorageError) as exc:
+        if reporter is not None:
+            reporter.stop()
+        what = "plugin error" if isinstance(exc, PluginError) else "error"
+        print(f"{what}: {exc}\nfinished trials are saved; fix the cause, then: nasforge resume {experiment.directory}", file=sys.stderr)
+        return EXIT_PLUGIN_ERROR if isinstance(exc, PluginError) else EXIT_STORAGE_ERROR
     finally:
         if reporter is not None:
             reporter.stop()
@@ -331,9 +376,10 @@ class StatusCommand:
         from nasforge.core.experiment import Experiment
         from nasforge.core.store import Store
 
-        with Store(args.directory) as store:
+        with Store(args.directory, read_only=True) as store:
             raw = store.get_meta("config")
             status = store.get_meta("status", "unknown")
+            reason = store.get_meta("reason", "")
             elapsed = float(store.get_meta("elapsed", 0.0))
             trials = store.trials()
             warnings = store.get_meta("warnings", [])
@@ -351,6 +397,7 @@ class StatusCommand:
             print(json.dumps({
                 "directory": str(args.directory),
                 "status": status,
+                "reason": reason,
                 "elapsed_seconds": elapsed,
                 "budget": config.budget.model_dump(),
                 "counts": counts,
@@ -362,9 +409,11 @@ class StatusCommand:
             }, indent=2))
             return 0
         budget = config.budget.trials
-        console.print(f"[bold]{config.name}[/] in {args.directory}: {status}, {len(trials)} trials" + (f" of {budget}" if budget else "") + f", {elapsed:.0f} s elapsed")
-        console.print("  " + _count_text(trials, infeasible))
-        console.print(f"  strategy {config.strategy.name}, evaluator {config.evaluator.name}, objectives: " + ", ".join(f"{o.metric} ({o.direction})" for o in config.objectives))
+        console.print(f"[bold]{escape(config.name)}[/] in {escape(str(args.directory))}: {escape(str(status))}, {len(trials)} trials" + (f" of {budget}" if budget else "") + f", {elapsed:.0f} s elapsed")
+        if reason:
+            console.print(f"  reason: {escape(str(reason))}")
+        console.print("  " + escape(_count_text(trials, infeasible)))
+        console.print(escape(f"  strategy {config.strategy.name}, evaluator {config.evaluator.name}, objectives: " + ", ".join(f"{o.metric} ({o.direction})" for o in config.objectives)))
         columns = _metric_columns(config, complete)
         if ranked:
             console.print(trials_table(f"Top {min(args.top, len(ranked))} feasible by {config.objectives[0].metric}", ranked[: args.top], columns, _latency(config)))
@@ -378,9 +427,9 @@ class StatusCommand:
             console.print(f"  [yellow]warning:[/] {escape(message)}", soft_wrap=True)
         for t in trials:
             if t.state in (TrialState.FAILED, TrialState.PRUNED):
-                console.print(f"  trial {t.number} {t.state.value}: {t.error}")
-        if status in ("running", "interrupted") or counts["pending"] or counts["running"]:
-            console.print(f"  to continue: nasforge resume {args.directory}", soft_wrap=True)
+                console.print(escape(f"  trial {t.number} {t.state.value}: {t.error}"))
+        if status in ("running", "interrupted", "failed") or counts["pending"] or counts["running"]:
+            console.print(escape(f"  to continue: nasforge resume {args.directory}"), soft_wrap=True)
         return 0
 
 
@@ -507,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {message}", file=sys.stderr)
     except NasforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR if isinstance(exc, UserError) else EXIT_PLUGIN_ERROR
     args = parser.parse_args(argv)
     if getattr(args, "_command", None) is None:
         # `nasforge` with no command runs the built-in demo, like `nasforge run`.
@@ -519,10 +568,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except PluginError as exc:
         print(f"plugin error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_PLUGIN_ERROR
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STORAGE_ERROR
+    except KeyboardInterrupt as exc:
+        print("terminated" if isinstance(exc, Terminated) else "interrupted", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    except NasforgeError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_PLUGIN_ERROR
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("NASFORGE_TRACEBACK"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (set NASFORGE_TRACEBACK=1 to see where; please report it)", file=sys.stderr)
+        return EXIT_PLUGIN_ERROR
 
 
 if __name__ == "__main__":

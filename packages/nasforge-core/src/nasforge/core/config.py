@@ -7,6 +7,7 @@ Every user mistake becomes one :class:`~nasforge.core.errors.ConfigError` naming
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -67,6 +68,13 @@ class Constraint(_Strict):
     op: Literal["<=", ">=", "<", ">", "=="]
     value: float
 
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("the bound must be a finite number")
+        return v
+
     def violation(self, metrics: dict[str, float]) -> float:
         """0 when satisfied, else how far off (inf when the metric is missing)."""
         if self.metric not in metrics:
@@ -111,7 +119,7 @@ class ExperimentConfig(_Strict):
     """The whole experiment, as written in YAML."""
 
     name: str = "experiment"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     plugins: list[str] = Field(default_factory=list)
     space: SpaceConfig
     strategy: ComponentConfig = ComponentConfig(name="evolution")
@@ -122,6 +130,8 @@ class ExperimentConfig(_Strict):
     trial_timeout: float | None = Field(default=None, gt=0)
     executor: ComponentConfig = ComponentConfig(name="sequential")
     early_stopping: EarlyStoppingConfig | None = None
+    #: Tell results and propose in trial-number order, so parallel workers give the same search.
+    deterministic: bool = True
     output: str = "runs"
     #: Sections read by plugins after the search (see the compression and export packages).
     compress: Any = None
@@ -235,6 +245,94 @@ def validate_config(data: Any, source: str = "config") -> ExperimentConfig:
         raise first from None
 
 
+#: Limits on any YAML nasforge reads: a config is a few kilobytes; these stop "billion laughs"
+#: alias bombs and pathological nesting before they cost time or memory.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_DEPTH = 50
+MAX_YAML_ALIASES = 1_000
+#: Values after expanding every alias (a shared list used twice counts twice).
+MAX_YAML_NODES = 200_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A safe loader that counts aliases and nesting while composing, before anything is built."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _YamlLimit(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _YamlLimit(f"nested more than {MAX_YAML_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _YamlLimit(Exception):
+    pass
+
+
+def _expanded_size(node: yaml.Node, limit: int) -> int:
+    """How many values the node becomes once aliases are expanded (stops counting past ``limit``)."""
+    sizes: dict[int, int] = {}
+    # Children before parents, without recursion (the depth is already bounded, but be frugal).
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, expanded = stack.pop()
+        if id(current) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(current, yaml.SequenceNode):
+            children = list(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            children = [n for pair in current.value for n in pair]
+        if not expanded and children:
+            stack.append((current, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(current)] = min(limit + 1, 1 + sum(sizes.get(id(c), 1) for c in children))
+    return sizes[id(node)]
+
+
+def safe_load_yaml(text: str, source: str) -> Any:
+    """Parse YAML text safely and within bounds; raise a :class:`ConfigError` naming ``source``.
+
+    Refused, before any value is built: more than :data:`MAX_YAML_BYTES` bytes, nesting deeper
+    than :data:`MAX_YAML_DEPTH`, more than :data:`MAX_YAML_ALIASES` aliases, or more than
+    :data:`MAX_YAML_NODES` values once aliases are expanded.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
+        raise ConfigError("", f"{source} is larger than {MAX_YAML_BYTES // 1000} kB; a nasforge config is a few kB")
+    if re.search(r"(?:[\[{]\s*){%d}" % (MAX_YAML_DEPTH + 1), text):  # cheap check of the plainest bomb
+        raise ConfigError("", f"{source} is refused: nested more than {MAX_YAML_DEPTH} levels deep")
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, MAX_YAML_NODES) > MAX_YAML_NODES:
+            raise _YamlLimit(f"expands to more than {MAX_YAML_NODES} values (aliases repeat shared parts)")
+        return loader.construct_document(node)
+    except _YamlLimit as exc:
+        raise ConfigError("", f"{source} is refused: {exc}") from None
+    except RecursionError:
+        raise ConfigError("", f"{source} is refused: nested too deeply") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise ConfigError("", f"{source} is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate a YAML config file."""
     path = Path(path)
@@ -243,15 +341,12 @@ def load_config(path: str | Path) -> ExperimentConfig:
     if path.is_dir():
         raise ConfigError("", f"{str(path)!r} is a folder; give a YAML config file (to resume an experiment folder, use 'nasforge resume')")
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError("", f"{str(path)!r} is larger than {MAX_YAML_BYTES // 1000} kB; a nasforge config is a few kB")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("", f"cannot read {str(path)!r}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-        raise ConfigError("", f"{str(path)!r} is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    data = safe_load_yaml(text, repr(str(path)))
     if isinstance(data, dict) and "name" not in data:
         data["name"] = re.sub(r"[^A-Za-z0-9_.\-]", "-", path.stem) or "experiment"
     return validate_config(data, source=str(path))

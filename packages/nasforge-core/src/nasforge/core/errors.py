@@ -32,6 +32,12 @@ class UnknownComponentError(UserError):
     """A config names a strategy, evaluator, space ... that no loaded plugin registered."""
 
 
+class StorageError(NasforgeError):
+    """The experiment database could not be read or written (disk full, read-only folder, damaged file).
+
+    What was committed before stays; fix the cause and resume."""
+
+
 class TrialFailed(NasforgeError):
     """Raised by an evaluator to fail the current trial with a reason (the search goes on)."""
 

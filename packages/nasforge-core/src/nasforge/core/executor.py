@@ -43,6 +43,14 @@ class Executor(ABC):
     parallelism: int = 1
     #: False when trials run in other processes, which set the evaluator up themselves.
     in_process: bool = True
+    #: True when the executor stops a trial that runs past ``trial_timeout`` even if the
+    #: evaluator never calls ``context.check()`` (by killing its worker). The loop refuses a
+    #: ``trial_timeout`` with an executor that cannot (see :meth:`honour_timeouts`).
+    kills_hung_trials: bool = False
+
+    def honour_timeouts(self) -> bool:
+        """Called when the config sets ``trial_timeout``: make hung trials killable, or return False."""
+        return self.kills_hung_trials
 
     def start(self, workdir: Path, evaluator: Evaluator) -> None:
         """Bind the experiment's evaluator and start workers."""
@@ -64,9 +72,58 @@ class Executor(ABC):
 
 
 class SequentialExecutor(Executor):
-    """Runs each trial in the calling process, one at a time (the default)."""
+    """Runs trials one at a time (the default), in the calling process.
+
+    With a ``trial_timeout`` it runs them instead in one child process that it kills when a trial
+    is still running :data:`HARD_TIMEOUT_GRACE` seconds past its deadline, because a thread
+    cannot stop code that never returns to Python. ``isolate: false`` keeps trials in the calling
+    process anyway (e.g. to debug them); the timeout is then enforced only where the evaluator
+    calls ``context.check()`` or ``context.report()``.
+
+    :param isolate: run trials in a killable child process (default: only with ``trial_timeout``).
+    """
 
     parallelism = 1
+
+    def __init__(self, isolate: bool | None = None) -> None:
+        if isolate is not None and not isinstance(isolate, bool):
+            raise ConfigError("executor.options.isolate", f"must be true or false, got {isolate!r}")
+        self.isolate = isolate
+        self._child: LocalProcessExecutor | None = None
+        if isolate:
+            self._isolate()
+
+    def _isolate(self) -> None:
+        if self._child is None:
+            self._child = LocalProcessExecutor(workers=1, threads_per_worker=os.cpu_count() or 1)
+
+    @property
+    def in_process(self) -> bool:  # type: ignore[override]
+        return self._child is None
+
+    @property
+    def kills_hung_trials(self) -> bool:  # type: ignore[override]
+        return self._child is not None
+
+    def honour_timeouts(self) -> bool:
+        if self.isolate is False:
+            return True  # the user chose in-process trials: only cooperative timeouts
+        self._isolate()
+        return True
+
+    def start(self, workdir: Path, evaluator: Evaluator) -> None:
+        super().start(workdir, evaluator)
+        if self._child is not None:
+            self._child.start(workdir, evaluator)
+
+    def submit_trial(self, architecture: Architecture, context: TrialContext) -> Future:
+        if self._child is not None:
+            return self._child.submit_trial(architecture, context)
+        return super().submit_trial(architecture, context)
+
+    def shutdown(self) -> None:
+        if self._child is not None:
+            self._child.shutdown()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
         future: Future = Future()
@@ -88,9 +145,14 @@ def _worker_main(conn: Any, pickled_evaluator: bytes, workdir: str, threads: int
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     import pickle
+    import signal
 
     from nasforge.core.experiment import evaluate_trial
 
+    # The driver decides when trials stop: Ctrl-C or SIGTERM sent to the whole process group
+    # must not kill a worker mid-trial (its trial would be recorded as failed, not resumed).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     evaluator = pickle.loads(pickled_evaluator)
 
     evaluator.setup(Path(workdir))
@@ -102,6 +164,7 @@ def _worker_main(conn: Any, pickled_evaluator: bytes, workdir: str, threads: int
         if message is None:
             return
         architecture, context = message
+        conn.send(("started", None))  # the trial's hard deadline counts from here, not from start-up
         try:
             reply = ("ok", evaluate_trial(evaluator, architecture, context))
         except Exception as exc:
@@ -152,6 +215,7 @@ class LocalProcessExecutor(Executor):
     """
 
     in_process = False
+    kills_hung_trials = True
 
     def __init__(self, workers: int | None = None, threads_per_worker: int | None = None) -> None:
         cpus = os.cpu_count() or 1
@@ -182,14 +246,14 @@ class LocalProcessExecutor(Executor):
             worker.busy = True
         future: Future = Future()
         worker.conn.send((architecture, context))
-        # The worker starts the trial's own clock when it begins; this hard limit, counted from
-        # now, is a backstop for evaluators that never look at it.
-        hard_deadline = None if context.timeout is None else time.time() + context.timeout + HARD_TIMEOUT_GRACE
-        threading.Thread(target=self._wait, args=(index, worker, hard_deadline, future), daemon=True).start()
+        # The worker starts the trial's own clock when it begins; the hard limit, counted from
+        # the worker's "started" message, is a backstop for evaluators that never look at it.
+        threading.Thread(target=self._wait, args=(index, worker, context.timeout, future), daemon=True).start()
         return future
 
-    def _wait(self, index: int, worker: _Worker, hard_deadline: float | None, future: Future) -> None:
+    def _wait(self, index: int, worker: _Worker, timeout: float | None, future: Future) -> None:
         outcome: tuple[str, Any]
+        hard_deadline: float | None = None
         while True:
             wait_for = 1.0
             if hard_deadline is not None:
@@ -197,6 +261,10 @@ class LocalProcessExecutor(Executor):
             try:
                 if worker.conn.poll(wait_for):
                     outcome = worker.conn.recv()
+                    if outcome[0] == "started":
+                        if timeout is not None:
+                            hard_deadline = time.time() + timeout + HARD_TIMEOUT_GRACE
+                        continue
                     break
             except (EOFError, OSError):
                 worker.process.join(timeout=5)

@@ -21,16 +21,19 @@ import math
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from nasforge.core.config import ExperimentConfig, validate_config
-from nasforge.core.errors import ConfigError, NasforgeError, TrialFailed, TrialPruned, UserError
+from nasforge.core.errors import ConfigError, NasforgeError, PluginError, StorageError, TrialFailed, TrialPruned, UserError
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.executor import Executor
+from nasforge.core.lock import LOCK_NAME, ExperimentLock
 from nasforge.core.pareto import pareto_front
 from nasforge.core.plugins import PluginManager, get_plugin_manager
 from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
@@ -117,28 +120,37 @@ class Experiment:
         self.name = config.name
         self.directory = Path(directory)
         self.store = store
-        self.pm = plugin_manager or get_plugin_manager(config.plugins)
-        for module_name in config.plugins:
-            if module_name not in {p.name for p in self.pm.plugins()}:
-                self.pm.load_module(module_name)
+        #: The folder's writer lock, held from create/resume until :meth:`close` (or the process ends).
+        self.lock: ExperimentLock | None = None
+        self.pm = _plugin_manager(config, plugin_manager)
         self.space = build_space(config, self.pm)
         if self.space.size() == 0:
             raise ConfigError("space", "the search space contains no architecture")
         strategy_cls = self._lookup("strategy", config.strategy.name, "strategy.name")
-        self.strategy: SearchStrategy = instantiate(
-            strategy_cls, (self.space,), {"seed": config.seed, **config.strategy.options}, "strategy.options", f"strategy {config.strategy.name!r}"
-        )
+        with self._blame("strategy", "__init__"):
+            self.strategy: SearchStrategy = instantiate(
+                strategy_cls, (self.space,), {"seed": config.seed, **config.strategy.options}, "strategy.options", f"strategy {config.strategy.name!r}"
+            )
         evaluator_cls = self._lookup("evaluator", config.evaluator.name, "evaluator.name")
-        self.evaluator: Evaluator = instantiate(evaluator_cls, (self.space,), dict(config.evaluator.options), "evaluator.options", f"evaluator {config.evaluator.name!r}")
+        with self._blame("evaluator", "__init__"):
+            self.evaluator: Evaluator = instantiate(evaluator_cls, (self.space,), dict(config.evaluator.options), "evaluator.options", f"evaluator {config.evaluator.name!r}")
         self._check_metrics()
         if len(config.objectives) > 1 and not getattr(self.strategy, "multi_objective", False):
             self.scalar_note = f"strategy {config.strategy.name!r} optimises the first objective ({config.objectives[0].metric}); the Pareto front covers all"
         else:
             self.scalar_note = ""
         executor_cls = self._lookup("executor", config.executor.name, "executor.name")
-        self.executor: Executor = instantiate(executor_cls, (), dict(config.executor.options), "executor.options", f"executor {config.executor.name!r}")
+        with self._blame("executor", "__init__"):
+            self.executor: Executor = instantiate(executor_cls, (), dict(config.executor.options), "executor.options", f"executor {config.executor.name!r}")
+        if config.trial_timeout is not None and not self.executor.honour_timeouts():
+            raise ConfigError(
+                "trial_timeout",
+                f"executor {config.executor.name!r} cannot stop a trial that ignores its deadline; use the 'sequential' or 'process' "
+                "executor, or drop trial_timeout and let the evaluator enforce its own limit",
+            )
         self.stopper = self._early_stopper()
         self.started_at = time.time()
+        self._elapsed_base = float(store.get_meta("elapsed", 0.0))
         self.stop_reason = ""
         #: Extra sections (rich renderables or text) that plugins add to the run's summary.
         self.summaries: list[Any] = []
@@ -177,7 +189,7 @@ class Experiment:
     @classmethod
     def create(cls, config: ExperimentConfig, output: str | Path | None = None, plugin_manager: PluginManager | None = None, directory: str | Path | None = None) -> Experiment:
         """Start a new experiment in a new folder under ``output`` (or exactly in ``directory``)."""
-        pm = plugin_manager or get_plugin_manager(config.plugins)
+        pm = _plugin_manager(config, plugin_manager)
         if directory is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             base = Path(output or config.output) / f"{config.name}-{stamp}"
@@ -186,21 +198,35 @@ class Experiment:
                 k += 1
                 directory = base.with_name(f"{base.name}-{k}")
         directory = Path(directory)
+        lock = ExperimentLock(directory)
         if (directory / "nasforge.db").exists():
-            raise UserError(f"{str(directory)!r} already holds an experiment; resume it with 'nasforge resume {directory}' or choose another folder")
+            if not _unfinished_creation(directory):
+                raise UserError(f"{str(directory)!r} already holds an experiment; resume it with 'nasforge resume {directory}' or choose another folder")
+            # A run killed while it created this folder left a database without config or trials:
+            # nothing is lost by starting over in it.
+            lock.acquire("start an experiment in")
+            _remove_new_folder(directory, keep_folder=True)
         # A config mistake found while building the components removes the new folder again.
         directory.mkdir(parents=True, exist_ok=True)
-        store = Store(directory, create=True)
+        lock.acquire("start an experiment in")
+        try:
+            store = Store(directory, create=True)
+        except BaseException:
+            lock.release()
+            raise
         try:
             experiment = cls(config, directory, store, pm)
         except BaseException:
             store.close()
+            lock.release()
             _remove_new_folder(directory)
             raise
-        store.set_meta("config", config.model_dump(mode="json"))
-        store.set_meta("created_at", time.time())
-        store.set_meta("status", "created")
-        store.set_meta("elapsed", 0.0)
+        experiment.lock = lock
+        with store.transaction():
+            store.set_meta("config", config.model_dump(mode="json"))
+            store.set_meta("created_at", time.time())
+            store.set_meta("status", "created")
+            store.set_meta("elapsed", 0.0)
         (directory / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
         return experiment
 
@@ -208,19 +234,39 @@ class Experiment:
     def resume(cls, directory: str | Path, plugin_manager: PluginManager | None = None, budget_trials: int | None = None) -> Experiment:
         """Reopen an experiment folder; ``budget_trials`` may raise the trial budget."""
         directory = Path(directory)
-        store = Store(directory)
-        raw = store.get_meta("config")
-        if raw is None:
+        if budget_trials is not None and (isinstance(budget_trials, bool) or not isinstance(budget_trials, int) or budget_trials < 1):
+            raise ConfigError("--trials", f"must be a positive whole number, got {budget_trials!r}")
+        Store(directory, read_only=True).close()  # a clear error for a missing or foreign folder before locking it
+        lock = ExperimentLock(directory).acquire("resume")
+        try:
+            store = Store(directory)
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            raw = store.get_meta("config")
+            if raw is None:
+                if _unfinished_creation(directory):
+                    raise UserError(
+                        f"{str(directory)!r} was interrupted while it was being created and holds no trial; "
+                        f"start it again with 'nasforge run CONFIG --dir {directory}'"
+                    )
+                raise UserError(f"{str(directory)!r} has no stored config; it was not made by 'nasforge run'")
+            if budget_trials is not None:
+                raw = {**raw, "budget": {**raw.get("budget", {}), "trials": budget_trials}}
+            config = validate_config(raw, source=f"the config stored in {directory}")
+            if budget_trials is not None:
+                store.set_meta("config", raw)  # only once it is known to be valid
+            experiment = cls(config, directory, store, plugin_manager)
+            state = store.strategy_state()
+            if state is not None:
+                with experiment._blame("strategy", "load_state_dict (resuming from its stored state)"):
+                    experiment.strategy.load_state_dict(state)
+        except BaseException:
             store.close()
-            raise UserError(f"{str(directory)!r} has no stored config; it was not made by 'nasforge run'")
-        if budget_trials is not None:
-            raw["budget"]["trials"] = budget_trials
-            store.set_meta("config", raw)
-        config = validate_config(raw, source=f"the config stored in {directory}")
-        experiment = cls(config, directory, store, plugin_manager)
-        state = store.strategy_state()
-        if state is not None:
-            experiment.strategy.load_state_dict(state)
+            lock.release()
+            raise
+        experiment.lock = lock
         return experiment
 
     # -- what the loop tells strategies --------------------------------------------------------
@@ -245,90 +291,45 @@ class Experiment:
         )
 
     # -- the loop -------------------------------------------------------------------------------
-    def _budget_left(self, finished: int, in_flight: int, elapsed: float) -> bool:
-        budget = self.config.budget
-        if budget.trials is not None and finished + in_flight >= budget.trials:
-            self.stop_reason = f"trial budget of {budget.trials} spent"
-            return False
-        if budget.seconds is not None and elapsed >= budget.seconds:
-            self.stop_reason = f"time budget of {budget.seconds:g} s spent"
-            return False
-        return True
-
-    def elapsed(self) -> float:
-        return float(self.store.get_meta("elapsed", 0.0)) + (time.time() - self.started_at)
-
-    def trial_directory(self, number: int) -> Path:
-        return self.directory / "trials" / f"{number:05d}"
-
-    def trial_seed(self, number: int) -> int:
-        """The seed trial ``number`` is evaluated with (also used to retrain it after the search)."""
-        return self.config.seed * 100_003 + number
-
-    def _context(self, trial: Trial) -> TrialContext:
-        timeout = self.config.trial_timeout
-        directory = self.trial_directory(trial.number)
-        directory.mkdir(parents=True, exist_ok=True)
-        return TrialContext(
-            number=trial.number,
-            seed=self.trial_seed(trial.number),
-            directory=directory,
-            fidelity=trial.fidelity,
-            timeout=timeout,
-            reporter=None if self.stopper is None else self.stopper.reporter(trial.number, directory),
-        )
-
     def run(self) -> ExperimentResult:
-        """Run until the budget is spent or the space is exhausted; safe to interrupt at any moment."""
-        self.started_at = time.time()
-        self.store.set_meta("status", "running")
-        # Set up here even when workers evaluate: a mistake found by setup (a missing dataset
-        # folder) then stops the run before any trial. Workers set up their own copy, so the
-        # driver's resources are released before the evaluator is shipped to them.
-        self.evaluator.setup(self.directory)
-        if not self.executor.in_process:
-            self.evaluator.teardown()
-        self.executor.start(self.directory, self.evaluator)
-        self.pm.call_lifecycle("nasforge_before_experiment", experiment=self)
-        retry = self.store.trials((TrialState.PENDING, TrialState.RUNNING))
-        finished = len(self.store.trials(FINISHED))
-        if self.stopper is not None:  # curves of trials finished before a resume
-            from nasforge.core.early_stopping import read_curve
+        """Run until the budget is spent or the space is exhausted; safe to interrupt at any moment.
 
-            for t in self.store.trials(FINISHED):
-                self.stopper.add_curve(t.number, read_curve(self.trial_directory(t.number)))
-        in_flight: dict[Future, tuple[Trial, TrialContext]] = {}
-        exhausted = False
+        However the run ends, the stored status says how (``finished``, ``interrupted`` or
+        ``failed``, with the reason under the ``reason`` key): a broken plugin is raised as a
+        :class:`PluginError` naming it, a storage problem (disk full) as a :class:`StorageError`;
+        both leave a folder that ``nasforge resume`` continues once the cause is fixed.
+        """
+        self._elapsed_base = float(self.store.get_meta("elapsed", 0.0))
+        self.started_at = time.time()
+        self._set_status("running", "")
         try:
-            while True:
-                while len(in_flight) < max(1, self.executor.parallelism) and (retry or not exhausted) and self._budget_left(finished, len(in_flight), self.elapsed()):
-                    if retry:
-                        trial = retry.pop(0)
-                    else:
-                        suggestion = self.strategy.ask_with_fidelity()
-                        if suggestion is None:
-                            exhausted = True
-                            self.stop_reason = "the strategy has nothing left to propose (space exhausted)"
-                            break
-                        trial = self.store.add_trial(suggestion[0], suggestion[1], self.strategy.state_dict())
-                    trial = self.store.mark_running(trial)
-                    self.pm.call_lifecycle("nasforge_before_trial", experiment=self, trial=trial)
-                    context = self._context(trial)
-                    in_flight[self.executor.submit_trial(trial.architecture, context)] = (trial, context)
-                if not in_flight:
-                    break
-                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: in_flight[f][0].number):
-                    trial, context = in_flight.pop(future)
-                    self._finish(trial, future)
-                    finished += 1
-        except KeyboardInterrupt:
-            self.stop_reason = "interrupted"
-            self._save_elapsed("interrupted")
+            # Set up here even when workers evaluate: a mistake found by setup (a missing dataset
+            # folder) then stops the run before any trial. Workers set up their own copy, so the
+            # driver's resources are released before the evaluator is shipped to them.
+            with self._blame("evaluator", "setup"):
+                self.evaluator.setup(self.directory)
+            if not self.executor.in_process:
+                with self._blame("evaluator", "teardown"):
+                    self.evaluator.teardown()
+            with self._blame("executor", "start"):
+                self.executor.start(self.directory, self.evaluator)
+            self.pm.call_lifecycle("nasforge_before_experiment", experiment=self)
+            self._loop()
+        except KeyboardInterrupt as exc:
+            self.stop_reason = str(exc) or "interrupted"
+            self._stopped("interrupted", self.stop_reason)
+            raise
+        except StorageError as exc:
+            self.stop_reason = f"storage error: {exc}"
+            self._stopped("interrupted", self.stop_reason)  # transient (disk full): resume continues
+            raise
+        except Exception as exc:
+            self.stop_reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, NasforgeError) else str(exc)
+            self._stopped("failed", self.stop_reason)
             raise
         finally:
-            self.executor.shutdown()
-            self.evaluator.teardown()
+            self._quietly(self.executor.shutdown)
+            self._quietly(self.evaluator.teardown)
         result = self.result()
         self._save_elapsed("finished")
         (self.directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
@@ -338,12 +339,173 @@ class Experiment:
             write_report(self.directory, self.config, result.trials, result.stop_reason)
         return result
 
-    def _save_elapsed(self, status: str) -> None:
-        self.store.set_meta("elapsed", self.elapsed())
-        self.store.set_meta("status", status)
-        self.started_at = time.time()
+    def _loop(self) -> None:
+        """Ask, evaluate, store, tell until the budget is spent.
 
-    def _finish(self, trial: Trial, future: Future) -> None:
+        In deterministic mode (the default) the strategy is told results in trial-number order
+        and asks for trial ``n + parallelism`` right after it is told trial ``n``, so its calls
+        are the same sequence whatever order parallel workers finish in. Otherwise results are
+        told as they arrive and a free worker gets a new proposal at once.
+        """
+        parallelism = max(1, self.executor.parallelism)
+        ordered = self.config.deterministic
+        trials = self.store.trials()
+        untold = set(self.store.untold())
+        if self.stopper is not None:  # curves of trials finished before a resume
+            from nasforge.core.early_stopping import read_curve
+
+            for t in trials:
+                if t.state in FINISHED:
+                    self.stopper.add_curve(t.number, read_curve(self.trial_directory(t.number)))
+        # Asked but not yet told: None while it runs, the finished trial once it has a result.
+        outstanding: dict[int, Trial | None] = {t.number: t for t in trials if t.state in FINISHED and t.number in untold}
+        queue = [t for t in trials if t.state in (TrialState.PENDING, TrialState.RUNNING)]
+        outstanding.update({t.number: None for t in queue})
+        asked = len(trials)
+        in_flight: dict[Future, tuple[Trial, TrialContext]] = {}
+        exhausted = False
+
+        def fill() -> None:
+            nonlocal asked, exhausted
+            while True:
+                while queue and len(in_flight) < parallelism and self._time_left():
+                    trial = self.store.mark_running(queue.pop(0))
+                    self.pm.call_lifecycle("nasforge_before_trial", experiment=self, trial=trial)
+                    context = self._context(trial)
+                    with self._blame("executor", "submit_trial"):
+                        future = self.executor.submit_trial(trial.architecture, context)
+                    in_flight[future] = (trial, context)
+                if queue or exhausted or len(outstanding) >= parallelism or not self._budget_left(asked):
+                    return
+                with self._blame("strategy", "ask"):
+                    suggestion = self.strategy.ask_with_fidelity()
+                    state = self.strategy.state_dict()
+                if suggestion is None:
+                    exhausted = True
+                    self.stop_reason = "the strategy has nothing left to propose (space exhausted)"
+                    return
+                trial = self.store.add_trial(suggestion[0], suggestion[1], state)
+                asked += 1
+                outstanding[trial.number] = None
+                queue.append(trial)
+
+        def tell_ready() -> None:
+            # Tell finished trials; in order (waiting for earlier ones) in deterministic mode.
+            while outstanding:
+                ready = [n for n, t in outstanding.items() if t is not None]
+                if not ready:
+                    return
+                number = min(outstanding) if ordered else min(ready)
+                trial = outstanding[number]
+                if trial is None:
+                    return
+                self._tell(trial)
+                del outstanding[number]
+                fill()
+
+        tell_ready()  # results stored but not told before a crash
+        fill()
+        while in_flight:
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: in_flight[f][0].number):
+                trial, _context = in_flight.pop(future)
+                outstanding[trial.number] = self._record(trial, future)
+            tell_ready()
+            fill()
+
+    def trial_directory(self, number: int) -> Path:
+        return self.directory / "trials" / f"{number:05d}"
+
+    def trial_seed(self, number: int) -> int:
+        """The seed trial ``number`` is evaluated with (also used to retrain it after the search)."""
+        return (self.config.seed * 100_003 + number) % 2**63
+
+    def _context(self, trial: Trial) -> TrialContext:
+        directory = self.trial_directory(trial.number)
+        directory.mkdir(parents=True, exist_ok=True)
+        return TrialContext(
+            number=trial.number,
+            seed=self.trial_seed(trial.number),
+            directory=directory,
+            fidelity=trial.fidelity,
+            timeout=self.config.trial_timeout,
+            reporter=None if self.stopper is None else self.stopper.reporter(trial.number, directory),
+        )
+
+    def _time_left(self) -> bool:
+        seconds = self.config.budget.seconds
+        if seconds is not None and self.elapsed() >= seconds:
+            self.stop_reason = f"time budget of {seconds:g} s spent"
+            return False
+        return True
+
+    def _budget_left(self, asked: int) -> bool:
+        budget = self.config.budget
+        if budget.trials is not None and asked >= budget.trials:
+            self.stop_reason = f"trial budget of {budget.trials} spent"
+            return False
+        return self._time_left()
+
+    def elapsed(self) -> float:
+        """Seconds this experiment has run, over all its runs (saved with every trial)."""
+        return self._elapsed_base + (time.time() - self.started_at)
+
+    def _checkpoint_clock(self) -> float:
+        """The elapsed time to save now; the in-memory clock restarts from it."""
+        now = time.time()
+        self._elapsed_base += now - self.started_at
+        self.started_at = now
+        return self._elapsed_base
+
+    def _set_status(self, status: str, reason: str) -> None:
+        with self.store.transaction():
+            self.store.set_meta("status", status)
+            self.store.set_meta("reason", reason)
+
+    def _stopped(self, status: str, reason: str) -> None:
+        """Record how the run stopped; best effort (the disk may be full)."""
+        try:
+            with self.store.transaction():
+                self.store.set_meta("elapsed", self._checkpoint_clock())
+                self.store.set_meta("status", status)
+                self.store.set_meta("reason", reason)
+        except Exception:
+            pass
+
+    @staticmethod
+    def _quietly(fn: Any) -> None:
+        try:
+            fn()
+        except Exception:
+            pass
+
+    def culprit(self, kind: str) -> str:
+        """``strategy 'x' (plugin 'p' from distribution d 1.0)``: who provides the configured component."""
+        name = getattr(self.config, kind).name
+        try:
+            info = self.pm.components(kind)[name].plugin
+        except Exception:
+            return f"{kind} {name!r}"
+        return f"{kind} {name!r} (plugin {info.name!r} from {info.distribution} {info.version})".replace(" )", ")")
+
+    @contextmanager
+    def _blame(self, kind: str, what: str) -> Iterator[None]:
+        """Re-raise an unexpected exception from a plugin's component as a PluginError naming it."""
+        try:
+            yield
+        except (UserError, PluginError, StorageError):
+            raise
+        except Exception as exc:
+            raise PluginError(f"{self.culprit(kind)} raised in {what}: {type(exc).__name__}: {exc}") from exc
+
+    def _save_elapsed(self, status: str) -> None:
+        with self.store.transaction():
+            self.store.set_meta("elapsed", self._checkpoint_clock())
+            self.store.set_meta("status", status)
+            self.store.set_meta("reason", "" if status == "finished" else self.stop_reason)
+
+    def _record(self, trial: Trial, future: Future) -> Trial:
+        """Store a finished trial (its result is safe from here on); the strategy is told later."""
         error: BaseException | None = None
         try:
             result = future.result()
@@ -367,11 +529,17 @@ class Experiment:
             self.stopper.add_curve(trial.number, read_curve(self.trial_directory(trial.number)))
         if trial.state is TrialState.COMPLETE:
             self._warn_unreported_constraints(trial)
-        self.strategy.tell(self.observation(trial))
-        self.store.finish_trial(trial, self.strategy.state_dict())
+        self.store.finish_trial(trial, None, untold=True, elapsed=self._checkpoint_clock())
         if error is not None:
             self.pm.call_lifecycle("nasforge_on_trial_error", experiment=self, trial=trial, error=error)
         self.pm.call_lifecycle("nasforge_after_trial", experiment=self, trial=trial)
+        return trial
+
+    def _tell(self, trial: Trial) -> None:
+        with self._blame("strategy", "tell"):
+            self.strategy.tell(self.observation(trial))
+            state = self.strategy.state_dict()
+        self.store.mark_told(trial.number, state)
 
     def _warn_unreported_constraints(self, trial: Trial) -> None:
         """Say once, loudly, when a constraint names a metric the evaluator did not report: every
@@ -420,6 +588,8 @@ class Experiment:
 
     def close(self) -> None:
         self.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def discard(self) -> None:
         """Close and delete a folder that holds no trial (an experiment that never started)."""
@@ -427,16 +597,58 @@ class Experiment:
             raise NasforgeError(f"refusing to discard {self.directory}: it holds trials")
         self.store.close()
         _remove_new_folder(self.directory)
+        if self.lock is not None:
+            self.lock.release()
 
 
-def _remove_new_folder(directory: Path) -> None:
+def _plugin_manager(config: ExperimentConfig, given: PluginManager | None) -> PluginManager:
+    """The plugin manager with the config's ``plugins:`` modules loaded.
+
+    A module that does not exist is the user's mistake (a :class:`ConfigError`); one that exists
+    but fails while importing stays a :class:`PluginError` naming it.
+    """
+    def missing(exc: PluginError, name: str) -> bool:
+        cause = exc.__cause__
+        return isinstance(cause, ModuleNotFoundError) and cause.name is not None and (name == cause.name or name.startswith(cause.name + "."))
+
+    try:
+        pm = given or get_plugin_manager(config.plugins)
+        for i, module_name in enumerate(config.plugins):
+            if module_name not in {p.name for p in pm.plugins()}:
+                try:
+                    pm.load_module(module_name)
+                except PluginError as exc:
+                    if missing(exc, module_name):
+                        raise ConfigError(f"plugins[{i}]", f"no module named {module_name!r}; install it or fix the name") from None
+                    raise
+    except PluginError as exc:
+        bad = next((i for i, m in enumerate(config.plugins) if missing(exc, m)), None)
+        if bad is not None:
+            raise ConfigError(f"plugins[{bad}]", f"no module named {config.plugins[bad]!r}; install it or fix the name") from None
+        raise
+    return pm
+
+
+def _unfinished_creation(directory: Path) -> bool:
+    """True for a folder whose creation was cut short: a database with neither config nor trials."""
+    try:
+        with Store(directory, read_only=True) as store:
+            return store.get_meta("config") is None and not store.trials()
+    except UserError:
+        return False
+
+
+def _remove_new_folder(directory: Path, keep_folder: bool = False) -> None:
     import shutil
 
     for name in ("nasforge.db", "nasforge.db-wal", "nasforge.db-shm", "config.yaml"):
         (directory / name).unlink(missing_ok=True)
     for sub in ("trials", "tensorboard"):
         shutil.rmtree(directory / sub, ignore_errors=True)
+    if keep_folder:
+        return
     try:
+        (directory / LOCK_NAME).unlink(missing_ok=True)
         directory.rmdir()  # only if nothing else is left in it
     except OSError:
         pass

@@ -11,7 +11,9 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from nasforge.core.formatting import human
 from nasforge.core.hookspecs import hookimpl
@@ -75,7 +77,7 @@ class ProgressReporter:
                 console=self.console,
             )
             self._progress.start()
-            self._task = self._progress.add_task("search", total=self._total, completed=self._done, best=self._best_text(experiment))
+            self._task = self._progress.add_task("search", total=self._total, completed=self._done, best=escape(self._best_text(experiment)))
 
     @hookimpl
     def nasforge_after_trial(self, experiment: Any, trial: Trial) -> None:
@@ -85,11 +87,11 @@ class ProgressReporter:
         best = self._best_text(experiment)
         broken = infeasible_reason(experiment.config, trial)
         if self._progress is not None:
-            self._progress.update(self._task, completed=self._done, best=best)
+            self._progress.update(self._task, completed=self._done, best=escape(best))
             if trial.state is not TrialState.COMPLETE:
-                self._progress.console.print(f"[yellow]trial {trial.number} {trial.state.value}: {trial.error}")
+                self._progress.console.print(Text(f"trial {trial.number} {trial.state.value}: {trial.error}", style="yellow"))
             elif broken:
-                self._progress.console.print(f"[yellow]trial {trial.number} infeasible: breaks {broken}")
+                self._progress.console.print(Text(f"trial {trial.number} infeasible: breaks {broken}", style="yellow"))
             return
         total = "?" if self._total is None else self._total
         shown = ", ".join(f"{k}={human(v, k)}" for k, v in list(trial.metrics.items())[:4])

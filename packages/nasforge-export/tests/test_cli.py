@@ -86,6 +86,7 @@ def test_bench_writes_json(tmp_path, capsys):
         (["--model-factory", FACTORY, "--input-shape", "3,8,8", "--model-kwargs", "{bad"], "not valid JSON"),
         (["--model-factory", FACTORY, "--input-shape", "3,8,8", "--model-kwargs", '{"colour": 1}'], "rejected the arguments"),
         (["--model-factory", FACTORY, "--input-shape", "1,8,8"], "failed on the sample inputs"),
+        (["--model-factory", FACTORY, "--input-shape", "3,8,8", "--model-kwargs", '{"num_classes": -5}'], "tiny_cnn raised RuntimeError"),
     ],
 )
 def test_export_user_mistakes_exit_2_with_one_line(args, message, tmp_path, capsys):

@@ -131,6 +131,21 @@ def test_imagefolder_mixed_sizes_need_image_size(tmp_path: Path):
     assert sorted(torch.cat([s.train.labels, s.valid.labels, s.test.labels]).tolist()) == [0] * 4 + [1] * 4
 
 
+@pytest.mark.parametrize("damage", ["truncated", "not-an-image"])
+def test_a_corrupt_image_is_named_in_one_user_error(tmp_path: Path, damage: str):
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        for i in range(3):
+            path = tmp_path / cls / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (16, 16), (40 * i, 20, 90)).save(path, quality=90)
+    bad = tmp_path / "b" / "1.jpg"
+    bad.write_bytes(bad.read_bytes()[: len(bad.read_bytes()) // 2] if damage == "truncated" else b"this is no JPEG")
+    with pytest.raises(UserError, match="cannot read image .*1.jpg"):
+        load_dataset("imagefolder", root=str(tmp_path), valid_fraction=0.25, test_fraction=0.25)
+
+
 def test_imagefolder_test_classes_must_match(tmp_path: Path):
     for cls in ("a", "b"):
         for i in range(3):

@@ -30,8 +30,8 @@ def load_factory(spec: str):
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"--model-factory: cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # not found, or the module itself fails while importing
+        raise UserError(f"--model-factory: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
     fn = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -49,6 +49,8 @@ def build_model(spec: str, kwargs: dict[str, Any] | None = None) -> torch.nn.Mod
         model = fn(**(kwargs or {}))
     except TypeError as exc:
         raise UserError(f"--model-factory {spec} rejected the arguments {kwargs or {}}: {exc}") from None
+    except Exception as exc:  # the factory is the user's code: name it and what it said, no traceback
+        raise UserError(f"--model-factory {spec} raised {type(exc).__name__} with the arguments {kwargs or {}}: {exc}") from None
     if not isinstance(model, torch.nn.Module):
         raise UserError(f"--model-factory {spec} returned a {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -443,11 +443,14 @@ def _read_folder(folder: Path, image_size: int | None, limit_per_class: int | No
     tensors = []
     for i in keep:
         path = index.samples[int(i)][0]
-        with Image.open(path) as img:
-            img = img.convert("L" if grayscale else "RGB")
-            if image_size is not None:
-                img = img.resize((image_size, image_size), Image.BILINEAR)
-            tensors.append(pil_to_tensor(img))
+        try:
+            with Image.open(path) as img:
+                img = img.convert("L" if grayscale else "RGB")
+                if image_size is not None:
+                    img = img.resize((image_size, image_size), Image.BILINEAR)
+                tensors.append(pil_to_tensor(img))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # corrupt, truncated or not an image
+            raise UserError(f"cannot read image {path}: {type(exc).__name__}: {exc}; replace or remove the file") from None
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise UserError(f"images under {folder} have different sizes {sorted(shapes)[:3]}...; set dataset_options.image_size to resize them")

@@ -385,3 +385,35 @@ def test_an_unknown_plugins_module_is_a_config_error(tmp_path, capsys):
     assert main(["run", str(config), "--quiet"]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "plugins" in line and "no_such_nasforge_plugin" in line
+
+
+# -- 2. 'finished' only once the after-search steps are done -------------------------------------
+def test_the_status_is_finished_only_after_the_after_search_hooks_and_a_failed_one_is_resumed(tmp_path, pm):
+    from nasforge.core.errors import PluginError
+    from nasforge.core.hookspecs import hookimpl
+
+    seen = []
+
+    class Deploy:
+        fail = True
+
+        @hookimpl
+        def nasforge_after_experiment(self, experiment, result):
+            seen.append(meta(experiment.directory, "status"))
+            if self.fail:
+                raise OSError("disk vanished during export")
+
+    deploy = Deploy()
+    pm.register(deploy, name="deploy-step")
+    experiment = Experiment.create(validate_config(synthetic_config(tmp_path, budget={"trials": 3})), plugin_manager=pm)
+    with pytest.raises(PluginError, match="deploy-step"):
+        experiment.run()
+    experiment.close()
+    assert seen == ["finishing"]
+    assert meta(experiment.directory, "status") == "failed" and "disk vanished" in meta(experiment.directory, "reason")
+    deploy.fail = False
+    resumed = Experiment.resume(experiment.directory, plugin_manager=pm)
+    result = resumed.run()
+    resumed.close()
+    assert len(result.trials) == 3 and seen == ["finishing", "finishing"]
+    assert meta(experiment.directory, "status") == "finished"

@@ -1,6 +1,7 @@
 """The ray executor connects to an existing Ray instance through ``address`` and leaves it running."""
 
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,11 @@ ray.shutdown()
 @pytest.mark.slow
 def test_address_connects_to_a_running_ray_and_does_not_stop_it(tmp_path):
     temp = tempfile.mkdtemp(prefix="nfhead-")
-    env = dict(os.environ, **RAY_ENV)
+    # A cluster with token authentication on: the executor must connect with it and change nothing.
+    token = secrets.token_hex(32)
+    env = dict(os.environ, **RAY_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        os.environ[key] = env[key]
     head = subprocess.Popen([sys.executable, "-c", HEAD, temp], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         address = head.stdout.readline().strip()
@@ -34,6 +39,7 @@ def test_address_connects_to_a_running_ray_and_does_not_stop_it(tmp_path):
         assert not ray.is_initialized(), "the executor connected, so it disconnects at shutdown"
         assert head.poll() is None, "the executor must not stop a Ray instance it did not start"
         assert not (tmp_path / "ray").exists(), "a cluster keeps its own temp folder"
+        assert os.environ["RAY_AUTH_MODE"] == "token" and os.environ["RAY_AUTH_TOKEN"] == token, "the cluster's authentication is left on"
     finally:
         head.stdin.close()
         head.wait(timeout=120)

@@ -11,7 +11,7 @@ import ray
 
 from nasforge.testing.executors import EXECUTOR_CHECKS, run_check
 from nasforge_ray import RayExecutor
-from nasforge_ray.executor import RAY_ENV
+from nasforge_ray.executor import RAY_ENV, prepare_local_ray
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,7 @@ def shared_ray():
         import os
 
         os.environ.setdefault(key, value)
+    prepare_local_ray(ray)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp)
     yield
     ray.shutdown()

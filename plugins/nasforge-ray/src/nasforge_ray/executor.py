@@ -11,9 +11,12 @@ again up to ``retries`` times and then fails with the reason, and the search goe
 still running :data:`~nasforge.core.executor.HARD_TIMEOUT_GRACE` seconds past its deadline has its
 actor killed, like the built-in ``process`` executor does.
 
-Locally (no ``address``) Ray is started with ``workers`` CPUs, usage statistics off, token
-authentication off and its temporary folder inside the experiment folder (``<experiment>/ray``),
-so nothing is written to the home directory. Ray puts unix sockets in that folder and a socket
+Locally (no ``address``) Ray is started with ``workers`` CPUs, usage statistics off, every Ray
+process listening on the loopback interface only (127.0.0.1), token authentication on with a
+random token made for this run (kept in the environment, never written to disk), and its temporary
+folder inside the experiment folder (``<experiment>/ray``), so nothing is written to the home
+directory. With ``address`` the cluster's own security settings apply; nasforge changes none of
+them (see docs/ray.md for securing a cluster). Ray puts unix sockets in that folder and a socket
 path may be at most 107 bytes long: when the experiment path is too long for that, a short folder
 ``/tmp/nfray-XXXX`` is used instead (and removed at shutdown); the choice is written to
 ``<experiment>/ray-tmpdir.txt``.
@@ -22,6 +25,7 @@ path may be at most 107 bytes long: when the experiment path is too long for tha
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -37,8 +41,37 @@ from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.executor import HARD_TIMEOUT_GRACE, Executor
 from nasforge.core.records import Architecture
 
-#: Environment Ray reads at start-up: no usage statistics sent, no token authentication.
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+#: Environment Ray reads at start-up: no usage statistics sent.
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+
+#: Ray's switch that, when off, makes a new local instance use the loopback address as its node
+#: address, so that its GCS, raylet, object manager and workers listen on 127.0.0.1 only. Ray reads
+#: it when it is imported; :func:`prepare_local_ray` also sets the value Ray computed from it.
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def prepare_local_ray(ray: Any) -> None:
+    """Make the next local ``ray.init`` listen on loopback only and require a random token.
+
+    The token is made once per process and kept in ``RAY_AUTH_TOKEN`` (inherited by Ray's own
+    processes, never written to disk). ``RAY_AUTH_MODE=disabled`` set by the user is respected.
+    """
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    try:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    except Exception as exc:  # a Ray without this switch: refuse rather than listen on every interface
+        raise ConfigError("executor.name", f"cannot keep this Ray version ({getattr(ray, '__version__', '?')}) on the loopback interface: {exc}") from None
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "disabled":
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        try:  # Ray's driver reads its settings once; re-read them as Ray's own token set-up does
+            from ray._raylet import Config
+
+            Config.initialize("")
+        except Exception as exc:
+            raise ConfigError("executor.name", f"cannot turn on token authentication for this Ray version ({getattr(ray, '__version__', '?')}): {exc}") from None
 
 #: Longest temp-dir path we give Ray: it appends about 60 bytes (session folder, socket name) and
 #: unix socket paths may not exceed 107 bytes.
@@ -179,6 +212,7 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": False}
             if self.address is None:
+                prepare_local_ray(ray)
                 # Worker output is not echoed: it would garble the progress display (Ray keeps it in its logs).
                 kwargs.update(
                     include_dashboard=False,

@@ -428,7 +428,7 @@ class StatusCommand:
         for t in trials:
             if t.state in (TrialState.FAILED, TrialState.PRUNED):
                 console.print(escape(f"  trial {t.number} {t.state.value}: {t.error}"))
-        if status in ("running", "interrupted", "failed") or counts["pending"] or counts["running"]:
+        if status in ("running", "interrupted", "failed", "finishing") or counts["pending"] or counts["running"]:
             console.print(escape(f"  to continue: nasforge resume {args.directory}"), soft_wrap=True)
         return 0
 

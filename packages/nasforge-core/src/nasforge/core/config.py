@@ -313,8 +313,9 @@ def safe_load_yaml(text: str, source: str) -> Any:
         raise ConfigError("", f"{source} is larger than {MAX_YAML_BYTES // 1000} kB; a nasforge config is a few kB")
     if re.search(r"(?:[\[{]\s*){%d}" % (MAX_YAML_DEPTH + 1), text):  # cheap check of the plainest bomb
         raise ConfigError("", f"{source} is refused: nested more than {MAX_YAML_DEPTH} levels deep")
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -330,7 +331,8 @@ def safe_load_yaml(text: str, source: str) -> Any:
         at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
         raise ConfigError("", f"{source} is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

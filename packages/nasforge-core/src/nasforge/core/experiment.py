@@ -301,6 +301,7 @@ class Experiment:
         """
         self._elapsed_base = float(self.store.get_meta("elapsed", 0.0))
         self.started_at = time.time()
+        self._released = False
         self._set_status("running", "")
         try:
             # Set up here even when workers evaluate: a mistake found by setup (a missing dataset
@@ -315,6 +316,7 @@ class Experiment:
                 self.executor.start(self.directory, self.evaluator)
             self.pm.call_lifecycle("nasforge_before_experiment", experiment=self)
             self._loop()
+            result = self._finish_run()
         except KeyboardInterrupt as exc:
             self.stop_reason = str(exc) or "interrupted"
             self._stopped("interrupted", self.stop_reason)
@@ -328,15 +330,34 @@ class Experiment:
             self._stopped("failed", self.stop_reason)
             raise
         finally:
+            self._release()
+        return result
+
+    def _release(self) -> None:
+        """Stop the executor and tear the evaluator down, once."""
+        if not getattr(self, "_released", False):
+            self._released = True
             self._quietly(self.executor.shutdown)
             self._quietly(self.evaluator.teardown)
+
+    def _finish_run(self) -> ExperimentResult:
+        """Write the results, then run the after-search hooks (compress, export ...).
+
+        The status is ``finishing`` while those hooks run and becomes ``finished`` only when they
+        are done: a run killed during them is resumed (the search part returns at once).
+        """
+        self._release()  # free workers and evaluator resources before the after-search steps
         result = self.result()
-        self._save_elapsed("finished")
+        with self.store.transaction():
+            self.store.set_meta("elapsed", self._checkpoint_clock())
+            self.store.set_meta("status", "finishing")
+            self.store.set_meta("reason", "the search is done; the after-search steps (compress, export) have not finished")
         (self.directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
         write_report(self.directory, self.config, result.trials, result.stop_reason)
         self.pm.call_lifecycle("nasforge_after_experiment", experiment=self, result=result)
         if (self.directory / "deploy").is_dir():  # the after-search pipeline ran: its table joins the report
             write_report(self.directory, self.config, result.trials, result.stop_reason)
+        self._save_elapsed("finished")
         return result
 
     def _loop(self) -> None:

@@ -10,9 +10,9 @@ import math
 import os
 import random
 import time
+from pathlib import Path
 
 import numpy as np
-from pathlib import Path
 
 from nasforge.core import EvaluationResult, Evaluator, SearchStrategy, TrialFailed, hookimpl
 

@@ -311,7 +311,7 @@ def safe_load_yaml(text: str, source: str) -> Any:
     """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         raise ConfigError("", f"{source} is larger than {MAX_YAML_BYTES // 1000} kB; a nasforge config is a few kB")
-    if re.search(r"(?:[\[{]\s*){%d}" % (MAX_YAML_DEPTH + 1), text):  # cheap check of the plainest bomb
+    if re.search(r"(?:[\[{]\s*){" + str(MAX_YAML_DEPTH + 1) + "}", text):  # cheap check of the plainest bomb
         raise ConfigError("", f"{source} is refused: nested more than {MAX_YAML_DEPTH} levels deep")
     loader: _BoundedLoader | None = None
     try:

@@ -156,3 +156,74 @@ def test_an_evaluator_without_an_adapter_fails_before_any_trial(tmp_path, pm):
     with pytest.raises(ConfigError, match="evaluator 'function' registered no deploy adapter.*linear, trainer"):
         experiment.run()
     assert experiment.store.trials() == []
+
+
+class _Flaky:
+    """Exporter test double around the real ONNX exporter: counts calls, can be told to fail."""
+
+    calls: list[str] = []
+    interrupt_on: str | None = None  # a variant label: stop the process there, like a kill
+    bad_parity = False
+
+    @classmethod
+    def make(cls):
+        from nasforge.export.exporters import OnnxExporter
+        from nasforge.export.parity import ParityError
+
+        class Flaky(OnnxExporter):
+            name = "flaky"
+
+            def export(self, model, sample_inputs, out_dir, name, **kwargs):
+                cls.calls.append(name)
+                if name == cls.interrupt_on:
+                    raise KeyboardInterrupt
+                result = super().export(model, sample_inputs, out_dir, name, **kwargs)
+                if cls.bad_parity:
+                    raise ParityError(f"{result.path} does not match (test double)", result.parity)
+                return result
+
+        return Flaky
+
+
+@pytest.fixture
+def flaky_pm(pm):
+    _Flaky.calls, _Flaky.interrupt_on, _Flaky.bad_parity = [], None, False
+    return register_plugin(pm, "flaky_exporter", nasforge_register_exporters=lambda register: register("flaky", _Flaky.make()))
+
+
+def test_a_deploy_step_cut_short_resumes_where_it_stopped_and_the_status_waits_for_it(tmp_path, flaky_pm):
+    from nasforge.core.store import Store
+
+    cfg = config(tmp_path, compress=[{"name": "magnitude", "options": {"sparsity": 0.5}}], export={"formats": ["flaky"], "calibration_samples": 16, "latency_runs": 3})
+    experiment = Experiment.create(cfg, plugin_manager=flaky_pm)
+    _Flaky.interrupt_on = "magnitude"  # the uncompressed model is exported, then the process "dies"
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run()
+    experiment.close()
+    with Store(experiment.directory, read_only=True) as store:
+        assert store.get_meta("status") == "interrupted", "a search whose deploy step did not finish is not 'finished'"
+    assert not (experiment.directory / "deploy" / "summary.json").exists()
+    assert _Flaky.calls == ["uncompressed", "magnitude"]
+    _Flaky.interrupt_on = None
+    resumed = Experiment.resume(experiment.directory, plugin_manager=flaky_pm)
+    resumed.run()
+    resumed.close()
+    assert _Flaky.calls == ["uncompressed", "magnitude", "magnitude"], "the finished export was not done again"
+    rows = json.loads((experiment.directory / "deploy" / "summary.json").read_text())
+    assert [(r["variant"], r["format"]) for r in rows] == [("uncompressed", "flaky"), ("magnitude", "flaky")]
+    assert all(Path(r["file"]).is_file() for r in rows)
+    with Store(experiment.directory, read_only=True) as store:
+        assert store.get_meta("status") == "finished"
+    saved = torch.load(next((experiment.directory / "deploy").glob("trial-*/magnitude.pt")), weights_only=True)
+    assert set(saved) == {"state_dict"}, "deploy/*.pt hold weights, never a pickled module"
+
+
+def test_a_file_that_fails_its_parity_check_is_removed_from_deploy(tmp_path, flaky_pm):
+    _Flaky.bad_parity = True
+    cfg = config(tmp_path, export={"formats": ["flaky"], "calibration_samples": 16, "latency_runs": 3})
+    experiment = Experiment.create(cfg, plugin_manager=flaky_pm)
+    experiment.run()
+    rows = json.loads((experiment.directory / "deploy" / "summary.json").read_text())
+    assert len(rows) == 1 and "does not match" in rows[0]["parity_error"]
+    left = sorted(p.name for p in (experiment.directory / "deploy").rglob("*") if p.is_file())
+    assert not any(name.endswith(".onnx") or "card" in name for name in left), left

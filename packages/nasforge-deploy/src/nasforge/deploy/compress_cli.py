@@ -16,9 +16,11 @@ The model comes from ``--model-factory module:function`` (called with ``--factor
 optionally ``--checkpoint`` (a state dict or ``{'state_dict': ...}``; ``module.`` prefixes are
 stripped), or from ``--space``/``--arch`` (built with the trainer's builder). Compressor options
 are ``-o key=value`` (values parsed as YAML, so ``-o ignore=[fc]`` is a list) or a YAML/JSON file
-with ``--config``. The output is ``torch.save`` of the whole module (``--save module``, load with
-``torch.load(path, weights_only=False)``) or, for ``--space`` models, ``{'state_dict', 'spec'}``
-(``--save state_dict``), rebuilt with :func:`load_compressed`.
+with ``--config``. The output is, for ``--space`` models, ``{'state_dict', 'spec'}`` (``--save state_dict``, the
+default for them: loading it runs no code), rebuilt with :func:`load_compressed`; for other models
+``torch.save`` of the whole module (``--save module``), a pickle that only
+``load_compressed(path, trust_pickle=True)`` or ``torch.load(path, weights_only=False)`` reads,
+because loading a pickle can run code.
 """
 
 from __future__ import annotations
@@ -61,9 +63,25 @@ def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: s
     return model
 
 
-def load_compressed(path: str | Path) -> nn.Module:
-    """Load what ``nasforge compress`` wrote: a whole module, or ``{'state_dict', 'spec'}`` for space-built models."""
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+def load_compressed(path: str | Path, trust_pickle: bool = False) -> nn.Module:
+    """Load what ``nasforge compress`` or the deploy step wrote.
+
+    A ``{'state_dict', 'spec'}`` file (``--save state_dict``, and every ``deploy/*.pt``) is read
+    with ``torch.load(weights_only=True)``: tensors and plain values only, no code runs. A whole
+    pickled module (``--save module``) can run arbitrary code while it loads, so it is refused
+    unless ``trust_pickle=True`` says you made the file or trust whoever did.
+    """
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except Exception as exc:
+        if not trust_pickle:
+            raise UserError(
+                f"{path} holds a pickled module ({type(exc).__name__}); loading it would run code stored in the file. "
+                "Pass trust_pickle=True only for a file you trust, or write a safe one with 'nasforge compress --save state_dict'"
+            ) from None
+        obj = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(obj, nn.Module):
         return obj
     if isinstance(obj, dict) and "spec" in obj and "state_dict" in obj:
@@ -72,6 +90,16 @@ def load_compressed(path: str | Path) -> nn.Module:
         model.load_state_dict(obj["state_dict"])
         return model
     raise UserError(f"{path} is neither a saved module nor a nasforge {{state_dict, spec}} file")
+
+
+def save_compressed(model: nn.Module, spec: ModelSpec, path: str | Path) -> None:
+    """Write ``{'state_dict', 'spec'}`` atomically (a kill leaves the old file or none, never half of one)."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"state_dict": model.state_dict(), "spec": spec.to_dict()}, tmp)
+    os.replace(tmp, path)
 
 
 def _parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
@@ -127,7 +155,8 @@ class CompressCommand:
         data.add_argument("--seed", type=int, default=0)
         out = parser.add_argument_group("output")
         out.add_argument("--out", "--output", dest="output", required=True, help="where to write the compressed model (export it next with 'nasforge export --model FILE')")
-        out.add_argument("--save", choices=("module", "state_dict"), default="module", help="whole module (default) or state dict + architecture (--space models)")
+        out.add_argument("--save", choices=("module", "state_dict"), default=None,
+                         help="state dict + architecture (default for --space models; loads without running code) or the whole module as a pickle (default otherwise)")
         out.add_argument("--report", help="write the report as JSON here")
         out.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
         out.add_argument("--latency", action="store_true", help="measure onnxruntime CPU latency (batch 1) before and after; implied by -o latency_ms=...")
@@ -165,12 +194,14 @@ class CompressCommand:
         print(threads)
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if args.save == "state_dict":
+        save = args.save or ("state_dict" if result.spec is not None else "module")
+        if save == "state_dict":
             if result.spec is None:
                 raise UserError("--save state_dict needs a model built from --space (its architecture says how to rebuild it); use --save module")
-            torch.save({"state_dict": result.model.state_dict(), "spec": result.spec.to_dict()}, out)
+            save_compressed(result.model, result.spec, out)
         else:
             torch.save(result.model, out)
+            print("note: this file is a pickled module; load it with load_compressed(path, trust_pickle=True) only where you trust it")
         print(f"wrote {out}")
         if args.report:
             Path(args.report).write_text(json.dumps(result.report.to_dict(), indent=2, default=str))

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -161,13 +163,49 @@ def deploy_experiment(experiment: Any, result: Any) -> None:
         _log("no trial completed, nothing to compress or export")
         return
     adapter = adapter_for(experiment)
+    state = DeployState(experiment.directory / "deploy", {"spec": spec.model_dump(mode="json"), "targets": [t.number for t in targets]})
     rows = []
     for trial in targets:
-        rows.extend(deploy_trial(experiment, trial, spec, adapter))
+        rows.extend(deploy_trial(experiment, trial, spec, adapter, state))
     out = experiment.directory / "deploy" / "summary.json"
-    out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    _write_atomically(out, json.dumps(rows, indent=2))
     experiment.summaries.append(summary_table(rows))
     experiment.summaries.append(f"deployable models and model cards: {out.parent}")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a kill leaves the previous version, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class DeployState:
+    """``deploy/state.json``: which steps of the deploy stage are done, saved after each one.
+
+    A step is one compression variant of one trial (its model saved as ``{state_dict, spec}``) or
+    one exported (variant, format) file. A deploy stage that was killed or failed skips the steps
+    recorded here when the experiment is resumed. A change of the ``compress``/``export`` sections
+    or of the trials to deploy starts the record afresh.
+    """
+
+    def __init__(self, directory: Path, fingerprint: Any) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "state.json"
+        self.fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+        data: dict[str, Any] = {}
+        if self.path.is_file():
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+        if data.get("fingerprint") != self.fingerprint:
+            data = {}
+        self.compressed: dict[str, Any] = dict(data.get("compressed", {}))
+        self.exported: dict[str, Any] = dict(data.get("exported", {}))
+
+    def save(self) -> None:
+        _write_atomically(self.path, json.dumps({"fingerprint": self.fingerprint, "compressed": self.compressed, "exported": self.exported}, indent=2))
 
 
 def _trained_model(experiment: Any, trial: Any, spec: DeploySpec, workdir: Path, adapter: DeployAdapter) -> DeployableModel:
@@ -194,15 +232,21 @@ def _trained_model(experiment: Any, trial: Any, spec: DeploySpec, workdir: Path,
     return retrained
 
 
-def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployAdapter | None = None) -> list[dict[str, Any]]:
-    """Compress and export one trial's model; one summary row per (variant, format)."""
+def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployAdapter | None = None, state: DeployState | None = None) -> list[dict[str, Any]]:
+    """Compress and export one trial's model; one summary row per (variant, format).
+
+    Steps recorded in ``state`` are not done again. An exported file whose parity check fails is
+    removed: only files that passed stay in ``deploy/``.
+    """
     from nasforge.compression._utils import count_macs, count_params
     from nasforge.compression.base import ModelSpec as CompressionSpec
+    from nasforge.deploy.compress_cli import load_compressed, save_compressed
     from nasforge.export.parity import ParityError
 
     adapter = adapter if adapter is not None else adapter_for(experiment)
     workdir = experiment.directory / "deploy" / f"trial-{trial.number:05d}"
     workdir.mkdir(parents=True, exist_ok=True)
+    state = state if state is not None else DeployState(experiment.directory / "deploy", {"trial": trial.number, "spec": spec.model_dump(mode="json")})
     trained = _trained_model(experiment, trial, spec, workdir, adapter)
     model = trained.model
     model.eval()
@@ -216,14 +260,30 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
     models: list[tuple[str, torch.nn.Module, dict[str, Any]]] = [("uncompressed", model, {})]
     for variant in spec.compress.variants:
         label = variant.label or variant.name
+        key = f"{trial.number}/{label}"
+        saved_file = workdir / f"{label}.pt"
+        done = state.compressed.get(key)
+        if done is not None and done.get("reloadable") and saved_file.is_file():
+            _log(f"trial {trial.number}: {label} was compressed before; reusing {saved_file.name}")
+            models.append((label, load_compressed(saved_file).eval(), dict(done.get("report", {}))))
+            continue
         _log(f"trial {trial.number}: compressing with {label}")
         compressor = _instantiate(experiment.pm.get("compressor", variant.name), variant, label)
         cspec = None
         if trained.builder is not None and trained.architecture is not None and trained.input_shape is not None and trained.num_classes is not None:
             cspec = CompressionSpec(space=trained.builder, architecture=dict(trained.architecture), input_shape=tuple(trained.input_shape), num_classes=trained.num_classes)
         result = compressor.compress(model, example, data=train_loader, spec=cspec)
-        models.append((label, result.model.eval(), result.report.to_dict()))
-        torch.save(result.model, workdir / f"{label}.pt")
+        report = result.report.to_dict()
+        models.append((label, result.model.eval(), report))
+        # Weights and the architecture that rebuilds them, never a pickled module: loading runs no code.
+        if result.spec is not None:
+            save_compressed(result.model, result.spec, saved_file)
+        else:  # no builder to rebuild the compressed shapes from: weights only, compressed again on resume
+            tmp = saved_file.with_name(saved_file.name + ".tmp")
+            torch.save({"state_dict": result.model.state_dict()}, tmp)
+            os.replace(tmp, saved_file)
+        state.compressed[key] = {"reloadable": result.spec is not None, "report": json.loads(json.dumps(report, default=str))}
+        state.save()
 
     rows: list[dict[str, Any]] = []
     for label, m, report in models:
@@ -241,28 +301,52 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
             rows.append(base)
             continue
         for fmt in spec.export.formats:
+            key = f"{trial.number}/{label}/{fmt}"
+            done = state.exported.get(key)
+            if done is not None and ("parity_error" in done or Path(done.get("file", "")).is_file()):
+                _log(f"trial {trial.number}: {label} as {fmt} was exported before; kept")
+                rows.append(done)
+                continue
             _log(f"trial {trial.number}: exporting {label} as {fmt}")
             exporter = experiment.pm.get("exporter", fmt)()
+            # Export into a staging folder: files reach deploy/ only once their parity check passed.
+            staging = workdir / f".staging-{label}-{fmt}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
             try:
-                exported = exporter.export(m, example, workdir, label, calibration=calib_x, evaluation=evaluation,
+                exported = exporter.export(m, example, staging, label, calibration=calib_x, evaluation=evaluation,
                                            source={"experiment": str(experiment.directory), "trial": trial.number, "architecture": trial.architecture.to_dict(), "variant": label})
             except ParityError as exc:
-                # Loud, and kept out of the deployable set; the search and the other variants stand.
-                _log(f"PARITY FAILED for {label} as {fmt}: {exc}")
-                rows.append({**base, "format": fmt, "parity_error": str(exc)})
+                # Loud, and kept out of the deployable set (the file is removed); the search and the other variants stand.
+                shutil.rmtree(staging, ignore_errors=True)
+                _log(f"PARITY FAILED for {label} as {fmt}: {exc}; the file was removed from {workdir}")
+                row = {**base, "format": fmt, "parity_error": str(exc)}
+                rows.append(row)
+                state.exported[key] = row
+                state.save()
                 continue
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            for produced in sorted(staging.iterdir()):
+                os.replace(produced, workdir / produced.name)
+            shutil.rmtree(staging, ignore_errors=True)
+            path = workdir / exported.path.name
             card_accuracy = exported.card.get("metrics", {}).get("accuracy")
             if evaluation is None:
-                card_accuracy = adapter.score(OnnxRuntimeModule(exported.path))
-            rows.append({
+                card_accuracy = adapter.score(OnnxRuntimeModule(path))
+            row = {
                 **base,
                 "format": fmt,
-                "file": str(exported.path),
-                "file_kb": exported.path.stat().st_size / 1024,
+                "file": str(path),
+                "file_kb": path.stat().st_size / 1024,
                 "accuracy": float(card_accuracy) if card_accuracy is not None else base["torch_test_accuracy"],
                 "ort_threads": spec.export.latency_threads,
                 "parity_max_abs_diff": getattr(exported.parity, "max_abs_diff", None),
-            })
+            }
+            rows.append(row)
+            state.exported[key] = json.loads(json.dumps(row, default=str))
+            state.save()
     files = {i: Path(r["file"]) for i, r in enumerate(rows) if r.get("file")}
     if files:
         _log(f"trial {trial.number}: timing {len(files)} files with onnxruntime, interleaved")

@@ -430,7 +430,14 @@ class Experiment:
             done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: in_flight[f][0].number):
                 trial, _context = in_flight.pop(future)
-                outstanding[trial.number] = self._record(trial, future)
+                # The usual case (next in order, or any order allowed): told and stored in one commit.
+                tell_now = not ordered or trial.number == min(outstanding)
+                finished, told = self._record(trial, future, tell_now)
+                if told:
+                    del outstanding[trial.number]
+                    fill()
+                else:
+                    outstanding[trial.number] = finished
             tell_ready()
             fill()
 
@@ -525,8 +532,10 @@ class Experiment:
             self.store.set_meta("status", status)
             self.store.set_meta("reason", "" if status == "finished" else self.stop_reason)
 
-    def _record(self, trial: Trial, future: Future) -> Trial:
-        """Store a finished trial (its result is safe from here on); the strategy is told later."""
+    def _record(self, trial: Trial, future: Future, tell_now: bool = False) -> tuple[Trial, bool]:
+        """Store a finished trial; with ``tell_now``, tell the strategy first and store both in one
+        commit. Returns the trial and whether the strategy was told. The result is stored even when
+        the strategy raises while told (it is then told again on resume)."""
         error: BaseException | None = None
         try:
             result = future.result()
@@ -550,11 +559,20 @@ class Experiment:
             self.stopper.add_curve(trial.number, read_curve(self.trial_directory(trial.number)))
         if trial.state is TrialState.COMPLETE:
             self._warn_unreported_constraints(trial)
-        self.store.finish_trial(trial, None, untold=True, elapsed=self._checkpoint_clock())
+        state = None
+        if tell_now:
+            try:
+                with self._blame("strategy", "tell"):
+                    self.strategy.tell(self.observation(trial))
+                    state = self.strategy.state_dict()
+            except BaseException:
+                self.store.finish_trial(trial, None, untold=True, elapsed=self._checkpoint_clock())
+                raise
+        self.store.finish_trial(trial, state, untold=state is None, elapsed=self._checkpoint_clock())
         if error is not None:
             self.pm.call_lifecycle("nasforge_on_trial_error", experiment=self, trial=trial, error=error)
         self.pm.call_lifecycle("nasforge_after_trial", experiment=self, trial=trial)
-        return trial
+        return trial, state is not None
 
     def _tell(self, trial: Trial) -> None:
         with self._blame("strategy", "tell"):

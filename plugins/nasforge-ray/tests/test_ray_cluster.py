@@ -23,13 +23,13 @@ ray.shutdown()
 
 
 @pytest.mark.slow
-def test_address_connects_to_a_running_ray_and_does_not_stop_it(tmp_path):
+def test_address_connects_to_a_running_ray_and_does_not_stop_it(tmp_path, monkeypatch):
     temp = tempfile.mkdtemp(prefix="nfhead-")
     # A cluster with token authentication on: the executor must connect with it and change nothing.
     token = secrets.token_hex(32)
     env = dict(os.environ, **RAY_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
     for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
-        os.environ[key] = env[key]
+        monkeypatch.setenv(key, env[key])
     head = subprocess.Popen([sys.executable, "-c", HEAD, temp], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         address = head.stdout.readline().strip()

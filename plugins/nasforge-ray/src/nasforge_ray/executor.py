@@ -66,12 +66,24 @@ def prepare_local_ray(ray: Any) -> None:
     if os.environ.get("RAY_AUTH_MODE", "").lower() != "disabled":
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
-        try:  # Ray's driver reads its settings once; re-read them as Ray's own token set-up does
-            from ray._raylet import Config
+    refresh_ray_auth(ray)
 
-            Config.initialize("")
-        except Exception as exc:
-            raise ConfigError("executor.name", f"cannot turn on token authentication for this Ray version ({getattr(ray, '__version__', '?')}): {exc}") from None
+
+def refresh_ray_auth(ray: Any) -> None:
+    """Make this process's Ray read ``RAY_AUTH_MODE``/``RAY_AUTH_TOKEN`` again.
+
+    Ray's driver reads its settings and caches its token once per process; a run that sets them
+    (or a later run with other ones) must refresh both, as Ray's own token set-up does.
+    """
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray without token authentication: nothing to refresh
+        return
+    try:
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except Exception as exc:
+        raise ConfigError("executor.name", f"cannot apply Ray's authentication settings with this Ray version ({getattr(ray, '__version__', '?')}): {exc}") from None
 
 #: Longest temp-dir path we give Ray: it appends about 60 bytes (session folder, socket name) and
 #: unix socket paths may not exceed 107 bytes.
@@ -222,6 +234,7 @@ class RayExecutor(Executor):
                 )
             else:
                 kwargs["address"] = self.address
+                refresh_ray_auth(ray)  # connect with the cluster's authentication as the environment gives it
             ray.init(**kwargs)
             self._owns_ray = True
         if self.requested_workers is None and self.address is not None:

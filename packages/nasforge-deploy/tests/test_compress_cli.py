@@ -134,3 +134,19 @@ def test_compress_and_export_share_flag_names_and_the_help_lists_every_compresso
         parser.parse_args(["compress", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(name in help_text for name in ("channel", "depth", "distill", "magnitude", "qat"))
+
+
+def test_a_typo_in_the_compress_section_creates_and_announces_no_folder(tmp_path, capsys):
+    import yaml
+
+    from nasforge.core.cli import main
+
+    config = {"name": "typo", "space": {"name": "mlp", "options": {"max_depth": 1, "widths": [8]}}, "strategy": {"name": "random"},
+              "evaluator": {"name": "trainer", "options": {"dataset": "digits", "epochs": 1}}, "budget": {"trials": 1},
+              "output": str(tmp_path / "runs"), "compress": {"variants": [{"name": "chanel"}]}}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert "compress.variants[0].name" in captured.err and "did you mean 'channel'" in captured.err
+    assert "experiment folder" not in captured.out and not (tmp_path / "runs").exists()

@@ -307,6 +307,7 @@ def print_plan(config: Any, output: str | None = None, directory: str | None = N
     from nasforge.core.experiment import build_space, instantiate
 
     pm = get_plugin_manager(config.plugins)
+    pm.call_lifecycle("nasforge_check_config", config=config, plugin_manager=pm)
     space = build_space(config, pm)
 
     def build(kind: str, section: Any, args: tuple[Any, ...], extra: dict[str, Any]) -> Any:

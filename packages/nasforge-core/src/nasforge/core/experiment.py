@@ -197,6 +197,8 @@ class Experiment:
             while directory.exists():
                 k += 1
                 directory = base.with_name(f"{base.name}-{k}")
+        # Plugins check the sections they own first: a typo there creates no folder at all.
+        pm.call_lifecycle("nasforge_check_config", config=config, plugin_manager=pm)
         directory = Path(directory)
         lock = ExperimentLock(directory)
         if (directory / "nasforge.db").exists():

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    from nasforge.core.config import ExperimentConfig
     from nasforge.core.experiment import Experiment, ExperimentResult
+    from nasforge.core.plugins import PluginManager
     from nasforge.core.records import Trial
 
 hookspec = pluggy.HookspecMarker("nasforge")
@@ -128,6 +130,20 @@ def nasforge_register_commands(register: Register) -> None:
 
 
 # -- lifecycle hooks: what happens around an experiment and its trials -------------------------
+@hookspec
+def nasforge_check_config(config: ExperimentConfig, plugin_manager: PluginManager) -> None:
+    """Check the config sections this plugin reads (``compress:``, ``export:`` ...) before anything exists.
+
+    Called by ``nasforge run`` (also with ``--dry-run``) and the Python API before the experiment
+    folder is created, so a typo in a plugin's section costs no folder and no search time. Raise
+    :class:`~nasforge.core.errors.ConfigError` naming the field.
+
+    :param config: the validated :class:`~nasforge.core.config.ExperimentConfig`.
+    :param plugin_manager: the :class:`~nasforge.core.plugins.PluginManager` the run will use
+        (to look components up by name).
+    """
+
+
 @hookspec
 def nasforge_before_experiment(experiment: Experiment) -> None:
     """Called once when an experiment starts or resumes, before its first trial.

@@ -146,6 +146,15 @@ def adapter_for(experiment: Any) -> DeployAdapter:
     return factory(experiment.evaluator)
 
 
+def check_config(config: Any, pm: Any) -> None:
+    """The ``compress:``/``export:`` sections and the names they use, before any folder exists."""
+    from types import SimpleNamespace
+
+    spec = parse_sections(config.compress, config.export)
+    if spec is not None:
+        _check_components(SimpleNamespace(pm=pm, config=config), spec)
+
+
 def check_experiment(experiment: Any) -> None:
     """Validate the sections before any trial runs, so a typo costs no search time."""
     spec = parse_sections(experiment.config.compress, experiment.config.export)

@@ -12,6 +12,16 @@ from nasforge.core.hookspecs import hookimpl
 
 
 @hookimpl
+def nasforge_check_config(config: Any, plugin_manager: Any) -> None:
+    """Validate the ``compress:``/``export:`` sections before the experiment folder is created."""
+    if config.compress is None and config.export is None:
+        return
+    from nasforge.deploy.pipeline import check_config
+
+    check_config(config, plugin_manager)
+
+
+@hookimpl
 def nasforge_before_experiment(experiment: Any) -> None:
     """Validate the ``compress:``/``export:`` sections before any trial runs."""
     if experiment.config.compress is None and experiment.config.export is None:

@@ -70,8 +70,8 @@ def test_best_architecture_is_pruned_exported_checked_and_benchmarked(tmp_path, 
         ({"compress": {"targets": "all"}}, "compress.targets"),
     ],
 )
-def test_section_mistakes_fail_before_any_trial_runs(tmp_path, pm, sections, field):
-    experiment = Experiment.create(config(tmp_path, **sections), plugin_manager=pm)
+def test_section_mistakes_fail_before_any_folder_exists(tmp_path, pm, sections, field):
+    cfg = config(tmp_path, **sections)
     with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
-        experiment.run()
-    assert experiment.store.trials() == []
+        Experiment.create(cfg, plugin_manager=pm)
+    assert not list(tmp_path.glob(f"{cfg.name}-*"))  # no experiment folder was made

@@ -19,7 +19,8 @@ class RegularizedEvolution(NativeStrategy):
     Proposals are random until the population is full (counting random proposals still
     running; trials told from a warm start fill it too). After that each proposal is a mutation
     (:meth:`~nasforge.core.space.SearchSpace.mutate`) of the best of ``sample_size`` members drawn
-    at random, without replacement, from the current population. Every told trial joins the
+    at random from the current population -- with replacement, as in Real et al.'s algorithm
+    (``replace: false`` draws distinct members, a slightly greedier tournament). Every told trial joins the
     population; once it holds more than ``population_size`` members the oldest is removed.
     Failed trials join too, with the worst possible score, so they age out like the rest.
 
@@ -29,11 +30,17 @@ class RegularizedEvolution(NativeStrategy):
     While the first random proposals are all still running (nothing told yet), proposals stay random.
 
     Options: ``population_size`` (20), ``sample_size`` (5, or ``population_size`` if smaller),
-    ``mutation_tries`` (20).
+    ``replace`` (true), ``mutation_tries`` (20).
     """
 
     def __init__(
-        self, space: SearchSpace, seed: int = 0, population_size: int = 20, sample_size: int | None = None, mutation_tries: int = 20
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        population_size: int = 20,
+        sample_size: int | None = None,
+        mutation_tries: int = 20,
+        replace: bool = True,
     ) -> None:
         super().__init__(space, seed=seed)
         self.population_size = check_int("population_size", population_size, 1, "evolution")
@@ -41,6 +48,9 @@ class RegularizedEvolution(NativeStrategy):
             sample_size = min(DEFAULT_SAMPLE_SIZE, self.population_size)
         self.sample_size = check_int("sample_size", sample_size, 1, "evolution")
         self.mutation_tries = check_int("mutation_tries", mutation_tries, 1, "evolution")
+        if not isinstance(replace, bool):
+            raise ConfigError("strategy.options.replace", f"evolution's replace must be true or false, got {replace!r}")
+        self.replace = replace
         if self.sample_size > self.population_size:
             raise ConfigError(
                 "strategy.options.sample_size",
@@ -51,9 +61,12 @@ class RegularizedEvolution(NativeStrategy):
         self._pending_random: set[Architecture] = set()  # random start proposals not told yet
 
     def select_parent(self) -> Architecture:
-        """Tournament: the best of ``sample_size`` members drawn without replacement (first of equals)."""
+        """Tournament: the best of ``sample_size`` members drawn at random (with replacement unless ``replace`` is off; first of equals)."""
         n = len(self.population)
-        picked = self.rng.choice(n, size=min(self.sample_size, n), replace=False)
+        if self.replace:
+            picked = self.rng.integers(n, size=self.sample_size)
+        else:
+            picked = self.rng.choice(n, size=min(self.sample_size, n), replace=False)
         best = max(picked.tolist(), key=lambda i: (self.population[i][1], -i))
         return self.population[best][0]
 
@@ -76,3 +89,9 @@ class RegularizedEvolution(NativeStrategy):
         self.population.append((observation.architecture, score_of(observation)))
         while len(self.population) > self.population_size:
             self.population.popleft()
+
+    def relearn(self, observation: Observation) -> None:
+        """A newer result (same or higher fidelity) of a member updates its score in place; it does not rejoin."""
+        for i, (arch, _) in enumerate(self.population):
+            if arch == observation.architecture:
+                self.population[i] = (arch, score_of(observation))

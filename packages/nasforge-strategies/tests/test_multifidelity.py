@@ -104,20 +104,53 @@ def test_hyperband_runs_its_brackets_in_turn(space):
     assert hb.ask_with_fidelity()[1] == 1.0  # and round again
 
 
-def test_inner_strategy_is_told_each_new_architecture_once_and_learns(space):
+def test_inner_strategy_is_told_every_result_with_its_fidelity_and_learns(space):
     sh = SuccessiveHalving(space, seed=3, strategy="evolution", strategy_options={"population_size": 6, "sample_size": 2}, fidelities=[1, 3], eta=3)
-    new = 0
+    jobs = []
     for _ in range(120):
         arch, fidelity = sh.ask_with_fidelity()
-        new += fidelity == 1.0
+        jobs.append((arch.to_dict(), fidelity))
         tell(sh, arch, fidelity, noisy(arch, fidelity))
     assert len(sh.inner.population) == 6
     told = [entry for entry in sh.inner.state_dict()["log"] if entry[0] == "tell"]
-    assert len(told) == new
+    # Every result, promotions included, reaches the inner strategy with the fidelity it was measured at.
+    assert [(e[1]["architecture"], e[1]["fidelity"]) for e in told] == jobs
+    assert {f for _, f in jobs} == {1.0, 3.0}
+    told = [e for e in told if e[1]["fidelity"] == 1.0]
     # Evolution behind successive halving finds better architectures than it starts with.
     early = np.mean([quality(sh.inner.space.validate(e[1]["architecture"])) for e in told[:10]])
     late = np.mean([quality(sh.inner.space.validate(e[1]["architecture"])) for e in told[-10:]])
     assert late > early
+
+
+@pytest.mark.parametrize("inner", ["tpe", "bananas"])
+def test_a_model_based_inner_strategy_learns_each_architecture_at_its_highest_fidelity(space, inner):
+    sh = SuccessiveHalving(space, seed=0, strategy=inner, fidelities=[1, 3], eta=3, n_configs=3)
+    jobs = [sh.ask_with_fidelity() for _ in range(3)]
+    for arch, fidelity in jobs:
+        tell(sh, arch, fidelity, 1.0 + jobs.index((arch, fidelity)))
+    promoted, fidelity = sh.ask_with_fidelity()
+    assert fidelity == 3.0
+    tell(sh, promoted, fidelity, -50.0)  # the 3-epoch score replaces the 1-epoch one
+    model = sh.inner
+    scores = list(model._scores[: model._n]) if inner == "tpe" else list(model._scores)
+    assert len(scores) == 3 and -50.0 in scores and 3.0 not in scores
+    # A later, lower-fidelity result of the same architecture does not overwrite the better one.
+    model.tell(Observation(architecture=promoted, score=99.0, fidelity=1.0))
+    scores = list(model._scores[: model._n]) if inner == "tpe" else list(model._scores)
+    assert sorted(scores) == [-50.0, 1.0, 2.0]
+
+
+def test_listed_rungs_that_do_not_follow_eta_are_said_to_be_unbalanced(space):
+    with pytest.warns(UserWarning, match="not budget-balanced"):
+        sh = SuccessiveHalving(space, fidelities=[12, 200], eta=3)
+    assert sh.rung_budgets(0) == [36.0, 200.0]  # 3 architectures x 12 epochs, then 1 x 200
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        balanced = Hyperband(space, fidelities=[1, 3, 9], eta=3)
+        assert balanced.rung_budgets(0) == [9.0, 9.0, 9.0]
 
 
 def test_exhausted_inner_strategy_finishes_its_brackets_then_stops():

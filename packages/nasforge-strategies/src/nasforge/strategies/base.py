@@ -8,6 +8,10 @@ Every native strategy derives from :class:`NativeStrategy`, which adds to
 * :meth:`NativeStrategy.propose_unseen`, which tries a strategy's own generator a bounded number
   of times and then falls back to a random unseen architecture (``None`` once the whole space,
   as counted by :meth:`~nasforge.core.space.SearchSpace.size`, has been proposed);
+* one result per architecture: an architecture told again (e.g. promoted to a higher fidelity by
+  successive halving) goes to :meth:`NativeStrategy.relearn` when its fidelity is at least the one
+  known, and is ignored when it is lower, so a strategy that keeps one entry per architecture
+  keeps the result at the highest fidelity seen;
 * :func:`score_of`, which maps a failed or infeasible trial (``score is None``) to ``-inf`` so that it
   ranks below every successful one.
 
@@ -74,6 +78,8 @@ class NativeStrategy(SearchStrategy):
         super().__init__(space, seed=seed)
         self.seen: set[Architecture] = set()
         self._size: int | None = None
+        #: The fidelity of the result each told architecture is known at (``inf`` for full fidelity).
+        self.told_fidelity: dict[Architecture, float] = {}
 
     # -- the space's size, computed once on first need ---------------------------------------
     @property
@@ -139,7 +145,11 @@ class NativeStrategy(SearchStrategy):
 
     # -- observing ----------------------------------------------------------------------------
     def observe(self, observation: Observation) -> None:
-        """Record the architecture as seen, then hand the observation to :meth:`learn`.
+        """Record the architecture as seen, then hand the observation to :meth:`learn` (or :meth:`relearn`).
+
+        The first result of an architecture goes to :meth:`learn`. A later one goes to
+        :meth:`relearn` when its fidelity is at least that of the result already known
+        (``Observation.fidelity``; ``None`` is full fidelity), and is ignored when it is lower.
 
         An observation of an architecture that is not valid in this space (e.g. a warm start from
         an experiment with another space) is ignored with a warning: it must not count toward
@@ -153,7 +163,23 @@ class NativeStrategy(SearchStrategy):
                 warnings.warn(f"{type(self).__name__} ignored an observation of an architecture outside its space: {exc}", stacklevel=3)
                 return
             self.seen.add(arch)
-        self.learn(observation)
+        fidelity = math.inf if observation.fidelity is None else float(observation.fidelity)
+        known = self.told_fidelity.get(arch)
+        if known is not None and fidelity < known:
+            return  # a lower-fidelity result than the one already learnt from
+        self.told_fidelity[arch] = fidelity
+        if known is None:
+            self.learn(observation)
+        else:
+            self.relearn(observation)
 
     def learn(self, observation: Observation) -> None:
         """Update the strategy from one finished trial; the default learns nothing."""
+
+    def relearn(self, observation: Observation) -> None:
+        """Update the strategy from a new result, at the same or a higher fidelity, of an architecture told before.
+
+        The default treats it as one more trial (:meth:`learn`); strategies that keep one entry
+        per architecture replace that entry's result instead.
+        """
+        self.learn(observation)

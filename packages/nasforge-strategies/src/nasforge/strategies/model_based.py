@@ -322,6 +322,7 @@ class Bananas(NativeStrategy):
         self._run_best = -math.inf  # best score of the current local run
         self._stalled = 0  # observations since the current local run last improved
         self._fitted_on = 0
+        self._position: dict[Architecture, int] = {}  # observation position of each told architecture
 
     # -- observing --------------------------------------------------------------------------------
     def mark_seen(self, arch: Architecture) -> Architecture:
@@ -350,9 +351,24 @@ class Bananas(NativeStrategy):
             position = len(self._scores)
             bisect.insort(self._top, (-score, position))
             del self._top[self.top_k :]
+        self._position[arch] = len(self._archs)
         self._archs.append(arch)
         self._scores.append(score)
         self._x.append(x)
+
+    def relearn(self, observation: Observation) -> None:
+        """A result at the same or a higher fidelity replaces the architecture's score (one entry per architecture).
+
+        The predictor learns the new score at its next training; the current local run's best are
+        re-ranked with it.
+        """
+        position = self._position[observation.architecture]
+        score = score_of(observation)
+        self._scores[position] = score
+        if position >= self._start:
+            ranked = sorted((-s, i) for i, s in enumerate(self._scores[self._start :], start=self._start) if math.isfinite(s))
+            self._top = ranked[: self.top_k]
+            self._run_best = -ranked[0][0] if ranked else -math.inf
 
     # -- proposing --------------------------------------------------------------------------------
     def _training_data(self) -> tuple[np.ndarray, np.ndarray]:

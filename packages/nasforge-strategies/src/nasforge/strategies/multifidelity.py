@@ -12,7 +12,20 @@ Rungs: the fidelities are either listed (``fidelities: [12, 200]``) or geometric
 A *bracket* of successive halving (Jamieson & Talwalkar 2016) evaluates ``n`` new architectures at
 its lowest rung; once every one of them is told, the best ``floor(n / eta)`` (at least one;
 failed trials never) are promoted to the next rung, and so on up to the top rung. The inner
-strategy is told each architecture's result at the rung it entered, once, as its contract asks.
+strategy is told every result with the fidelity it was measured at (``Observation.fidelity``):
+an architecture's entry-rung result first, then each promotion's. nasforge's own strategies keep
+one entry per architecture at the highest fidelity seen (a promoted architecture's new result
+replaces its old one; a model-based strategy never mixes an architecture's 12- and 200-epoch
+scores as two data points), see :meth:`~nasforge.strategies.base.NativeStrategy.relearn`.
+
+Budget balance: Hyperband's analysis assumes geometric rungs, each ``eta`` times the previous, so
+that every rung of a bracket costs about the same (``n`` architectures at fidelity ``r``, then
+``n / eta`` at ``eta * r``, ...). That holds for the rungs derived from ``min_fidelity``,
+``max_fidelity`` and ``eta``. Listed ``fidelities`` whose ratios differ from ``eta`` (such as
+NAS-Bench-201's ``[12, 200]`` with ``eta = 3``: 3 x 12 = 36 epochs at the first rung, then 200)
+are *not* budget-balanced; the strategy warns, and :meth:`SuccessiveHalving.rung_budgets` gives
+each rung's cost. Pick ``eta`` near the fidelities' ratio (``eta: 16.7`` for ``[12, 200]``) for
+balanced rungs.
 
 :class:`SuccessiveHalving` runs the most aggressive bracket (lowest rung, ``eta ** (rungs - 1)``
 architectures unless ``n_configs`` says otherwise) again and again. :class:`Hyperband`
@@ -27,6 +40,7 @@ flight), the next bracket starts rather than leaving workers idle, so :meth:`sug
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -141,10 +155,19 @@ class SuccessiveHalving(SearchStrategy):
                 raise ConfigError("strategy.options.max_fidelity", f"{name}: max_fidelity ({max_fidelity}) is below min_fidelity ({min_fidelity})")
             self.rungs = rung_fidelities(low, high, self.eta)
         self.n_configs = None if n_configs is None else check_int("n_configs", n_configs, 1, name)
+        ratios = [b / a for a, b in zip(self.rungs, self.rungs[1:])]
+        if fidelities is not None and any(abs(math.log(r / self.eta)) > math.log(1.1) for r in ratios):
+            warnings.warn(
+                f"{name}: the fidelities {list(fidelities)} with eta={eta:g} are not budget-balanced (consecutive ratios "
+                f"{', '.join(f'{r:.3g}' for r in ratios)}, not eta), so the rungs of a bracket cost "
+                f"{self.rung_budgets(0)}; set eta near the ratio for balanced rungs",
+                UserWarning,
+                stacklevel=2,
+            )
         self.inner = self._make_inner(strategy, strategy_options)
         self.brackets: list[_Bracket] = []
         self._bracket_count = 0
-        self._jobs: dict[tuple[Architecture, float], deque[tuple[_Bracket, int, bool]]] = {}
+        self._jobs: dict[tuple[Architecture, float], deque[tuple[_Bracket, int]]] = {}
         self._inner_exhausted = False
 
     def _make_inner(self, strategy: Any, options: Mapping[str, Any] | None) -> SearchStrategy:
@@ -174,6 +197,15 @@ class SuccessiveHalving(SearchStrategy):
         s = len(self.rungs) - 1
         return list(self.rungs), self.n_configs or int(round(self.eta**s))
 
+    def rung_budgets(self, index: int) -> list[float]:
+        """The cost (architectures x fidelity) of each rung of the ``index``-th bracket, ignoring failures."""
+        rungs, n = self.bracket_shape(index)
+        budgets = []
+        for fidelity in rungs:
+            budgets.append(float(n * fidelity))
+            n = max(1, int(math.floor(n / self.eta)))
+        return budgets
+
     def _new_bracket(self) -> _Bracket:
         rungs, n = self.bracket_shape(self._bracket_count)
         self._bracket_count += 1
@@ -184,7 +216,7 @@ class SuccessiveHalving(SearchStrategy):
     def _job_from(self, bracket: _Bracket) -> tuple[Architecture, float] | None:
         if bracket.queue:
             arch, rung = bracket.queue.popleft()
-            return self._launch(bracket, arch, rung, new=False)
+            return self._launch(bracket, arch, rung)
         if bracket.to_draw > 0 and not self._inner_exhausted:
             arch = self.inner.ask()
             if arch is None:
@@ -192,7 +224,7 @@ class SuccessiveHalving(SearchStrategy):
                 bracket.stop_drawing()
                 return self._job_from(bracket)
             bracket.to_draw -= 1
-            job = self._launch(bracket, arch, 0, new=True)
+            job = self._launch(bracket, arch, 0)
             if bracket.to_draw == 0:
                 bracket.stop_drawing()
             return job
@@ -200,10 +232,10 @@ class SuccessiveHalving(SearchStrategy):
             bracket.stop_drawing()
         return None
 
-    def _launch(self, bracket: _Bracket, arch: Architecture, rung: int, new: bool) -> tuple[Architecture, float]:
+    def _launch(self, bracket: _Bracket, arch: Architecture, rung: int) -> tuple[Architecture, float]:
         bracket.launched[rung] += 1
         fidelity = float(bracket.rungs[rung])
-        self._jobs.setdefault((arch, fidelity), deque()).append((bracket, rung, new))
+        self._jobs.setdefault((arch, fidelity), deque()).append((bracket, rung))
         return arch, fidelity
 
     def suggest(self) -> tuple[Architecture, float] | None:
@@ -223,11 +255,11 @@ class SuccessiveHalving(SearchStrategy):
         waiting = self._jobs.get(key)
         if not waiting:
             return  # not one of ours (e.g. a trial added by hand); nothing to update
-        bracket, rung, new = waiting.popleft()
+        bracket, rung = waiting.popleft()
         if not waiting:
             del self._jobs[key]
-        if new:
-            self.inner.tell(observation)
+        # Every result, promotions included, with its fidelity: the inner strategy keeps the highest.
+        self.inner.tell(observation)
         bracket.record(observation.architecture, rung, score_of(observation))
 
 

@@ -114,19 +114,33 @@ class NSGA2(NativeStrategy):
 
         return self.propose_unseen(next_mutant, self.mutation_tries)
 
+    def _objectives(self, observation: Observation) -> tuple[float, ...] | None:
+        """The finite objectives of a complete, feasible trial (checked against the others), else ``None``."""
+        if not (observation.ok and observation.feasible):
+            return None
+        objectives = tuple(float(v) for v in observation.objectives) or (float(observation.score),)
+        if self._n_objectives is None:
+            self._n_objectives = len(objectives)
+        elif len(objectives) != self._n_objectives:
+            raise ConfigError(
+                "objectives",
+                f"nsga2 was told {len(objectives)} objective(s) for one trial and {self._n_objectives} for another; every trial must report the same objectives",
+            )
+        return objectives if all(math.isfinite(v) for v in objectives) else None
+
+    def relearn(self, observation: Observation) -> None:
+        """A newer result (same or higher fidelity) replaces the architecture's objectives where it is a parent or offspring."""
+        objectives = self._objectives(observation)
+        for group in (self.parents, self.offspring):
+            for i, (arch, _) in enumerate(group):
+                if arch == observation.architecture and objectives is not None:
+                    group[i] = (arch, objectives)
+
     def learn(self, observation: Observation) -> None:
         self._told_since_selection += 1
-        if observation.ok and observation.feasible:
-            objectives = tuple(float(v) for v in observation.objectives) or (float(observation.score),)
-            if self._n_objectives is None:
-                self._n_objectives = len(objectives)
-            elif len(objectives) != self._n_objectives:
-                raise ConfigError(
-                    "objectives",
-                    f"nsga2 was told {len(objectives)} objective(s) for one trial and {self._n_objectives} for another; every trial must report the same objectives",
-                )
-            if all(math.isfinite(v) for v in objectives):
-                self.offspring.append((observation.architecture, objectives))
+        objectives = self._objectives(observation)
+        if objectives is not None:
+            self.offspring.append((observation.architecture, objectives))
         generation_done = self._told_since_selection >= self.population_size
         # Parents are needed as soon as the random phase is over, even if part of it is still running or failed.
         first_parents_due = not self.parents and self._random_asked >= self.population_size

@@ -98,6 +98,7 @@ class TPE(NativeStrategy):
         self._n = 0
         self._n_ok = 0
         self._counts = np.zeros(self.index.n_values, dtype=np.int64)  # value counts over every observation
+        self._position: dict[Architecture, int] = {}  # history row of each told architecture
 
     # -- observations ---------------------------------------------------------------------------
     def learn(self, observation: Observation) -> None:
@@ -106,11 +107,19 @@ class TPE(NativeStrategy):
             self._rows = np.concatenate([self._rows, np.full_like(self._rows, -1)])
             self._scores = np.concatenate([self._scores, np.empty_like(self._scores)])
         score = score_of(observation)
+        self._position[observation.architecture] = self._n
         self._rows[self._n] = row
         self._scores[self._n] = score
         self._n += 1
         self._n_ok += math.isfinite(score)
         self._counts[self.index.flat(row)] += 1
+
+    def relearn(self, observation: Observation) -> None:
+        """A result at the same or a higher fidelity replaces the architecture's score (one row per architecture)."""
+        position = self._position[observation.architecture]
+        score = score_of(observation)
+        self._n_ok += math.isfinite(score) - math.isfinite(self._scores[position])
+        self._scores[position] = score
 
     # -- densities -------------------------------------------------------------------------------
     def _densities(self, counts: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ of NAS-Bench-101 and NAS-Bench-201).
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import numpy as np
 
@@ -20,21 +21,29 @@ from nasforge.strategies.encoding import IndexedSpace
 class Reinforce(NativeStrategy):
     """Policy gradient over independent per-choice softmax distributions, with a moving-average baseline.
 
-    Proposals are sampled from the policy (a choice is sampled only where its condition holds).
-    For every told trial with reward ``R`` the logits of each choice *active in that
-    architecture* move by ``learning_rate * A * (onehot(value) - softmax(logits))``, where the
-    advantage ``A = (R - b) / s``, ``b`` is an exponential moving average of past rewards
-    (decay ``baseline_decay``) and ``s`` a moving estimate of their standard deviation, so the
-    step size does not depend on the scale of the score. ``entropy_weight > 0`` adds the gradient
-    of the policy's entropy, which slows its collapse onto one architecture.
+    **On-policy.** The policy is only ever updated with architectures it drew itself. Each ask
+    draws from the policy until it gets an architecture not evaluated yet, which it proposes; its
+    result updates the policy when told. A draw of an architecture whose result is already known
+    (told before, including trials told from a warm start) is a genuine sample of the policy with
+    a known reward: it updates the policy at once, at no evaluation cost, and the policy draws
+    again -- the way Optuna users tell a repeated trial its known value. (Using every draw this
+    way keeps the update an unbiased estimate of the policy gradient; a draw of an architecture
+    still being evaluated is skipped.) After ``sample_tries`` draws without an unseen architecture,
+    a random unseen one is proposed instead; the policy did not draw it, so its result never
+    updates the policy (it still counts toward the reward statistics below).
+
+    **Update.** For a reward ``R`` the logits of each choice *active in that architecture* move by
+    ``learning_rate * (A * (onehot(value) - softmax(logits)) + entropy_weight * dH/dlogits)``. The
+    advantage ``A = (R - b) / s`` uses ``b``, an exponential moving average of the policy's rewards
+    (decay ``baseline_decay``), and ``s``, a moving estimate of their standard deviation, so the
+    step size does not depend on the scale of the score. The entropy term (the gradient of the
+    choice's entropy ``H``) keeps the policy from collapsing onto one architecture, so it keeps
+    proposing new ones.
 
     A failed trial is rewarded with the lowest score seen so far, so it never pushes the policy
     toward itself; failures before any success teach nothing.
 
-    ``sample_tries`` architectures are drawn from the policy at once and the first unseen one is
-    proposed; when all were seen, a random unseen architecture is proposed instead.
-
-    Options: ``learning_rate`` (0.5), ``baseline_decay`` (0.9), ``entropy_weight`` (0.0),
+    Options: ``learning_rate`` (0.1), ``baseline_decay`` (0.9), ``entropy_weight`` (0.05),
     ``sample_tries`` (50).
     """
 
@@ -42,9 +51,9 @@ class Reinforce(NativeStrategy):
         self,
         space: SearchSpace,
         seed: int = 0,
-        learning_rate: float = 0.5,
+        learning_rate: float = 0.1,
         baseline_decay: float = 0.9,
-        entropy_weight: float = 0.0,
+        entropy_weight: float = 0.05,
         sample_tries: int = 50,
     ) -> None:
         super().__init__(space, seed=seed)
@@ -59,6 +68,15 @@ class Reinforce(NativeStrategy):
         self.baseline: float | None = None
         self.spread: float = 0.0  # moving average of squared deviations from the baseline
         self.worst: float | None = None
+        #: Architectures the policy drew and proposed, not told yet (how many times each).
+        self.drawn: dict[Architecture, list[float]] = defaultdict(list)
+        #: The reward of every architecture told so far (a repeat draw of one updates the policy with it).
+        self.known: dict[Architecture, float] = {}
+        #: Policy updates made, and how many of them came from repeat draws (no evaluation).
+        self.updates = 0
+        self.repeat_updates = 0
+        #: Proposals the policy did not draw (random fallbacks); they never update the policy.
+        self.fallbacks = 0
 
     def _slice(self, i: int) -> slice:
         lo = int(self.index.offsets[i])
@@ -91,21 +109,73 @@ class Reinforce(NativeStrategy):
     def suggest(self) -> Architecture | None:
         if self.exhausted:
             return None
+        # One batch of draws from the current policy, used in order up to the first unseen one.
         idx, active = self.index.sample(self._all_probabilities(), self.sample_tries, self.rng)
+        repeats: list[Architecture] = []
+        proposal = None
         for j in range(self.sample_tries):
             arch = self.index.build(idx[j], active[j])
             if arch not in self.seen:
-                return self.mark_seen(arch)
-        return self.random_unseen()
+                proposal = arch
+                break
+            if arch in self.known:  # a repeat with a known result: a free sample of the policy
+                repeats.append(arch)
+        # Every draw used counts once, with equal weight: one ask moves the policy as far as one sample.
+        weight = 1.0 / (len(repeats) + (proposal is not None)) if repeats or proposal is not None else 0.0
+        for arch in repeats:
+            self.update(arch, self.known[arch], weight)
+        self.repeat_updates += len(repeats)
+        if proposal is not None:
+            self.drawn[proposal].append(weight)
+            return self.mark_seen(proposal)
+        # The policy found nothing new: explore around its most likely architecture instead (a
+        # proposal it did not draw, so it will not learn from it).
+        self.fallbacks += 1
+        walk = [self.mode()]
 
-    def learn(self, observation: Observation) -> None:
+        def next_mutant() -> Architecture:
+            walk[0] = self.space.mutate(walk[0], self.rng)
+            return walk[0]
+
+        return self.propose_unseen(next_mutant, self.sample_tries)
+
+    def mode(self) -> Architecture:
+        """The policy's most likely architecture (each active choice at its most likely value)."""
+        probs = self._all_probabilities()
+        idx = np.array([int(np.argmax(probs[self._slice(i)])) for i in range(len(self.index.choices))])
+        active = np.ones(len(idx), dtype=bool)
+        for i, info in enumerate(self.index.choices):
+            for cond in info.conditions:
+                active[i] &= bool(active[cond.parent] and cond.table[idx[cond.parent]])
+        return self.index.build(idx, active)
+
+    def reward_of(self, observation: Observation) -> float | None:
+        """The reward of a told trial: its score, or the lowest score seen for a failure (``None`` before any success)."""
         score = score_of(observation)
         if math.isfinite(score):
             self.worst = score if self.worst is None else min(self.worst, score)
-            reward = score
-        elif self.worst is not None:
-            reward = self.worst
-        else:
+            return score
+        return self.worst  # None before any success: nothing to learn
+
+    def learn(self, observation: Observation) -> None:
+        arch = observation.architecture
+        reward = self.reward_of(observation)
+        if reward is None:
+            return
+        self.known[arch] = reward
+        weights = self.drawn.get(arch)
+        if weights:
+            weight = weights.pop(0)
+            if not weights:
+                del self.drawn[arch]
+            self.update(arch, reward, weight)
+
+    def update(self, arch: Architecture, reward: float | None, weight: float = 1.0) -> None:
+        """One REINFORCE step, scaled by ``weight``, for a draw ``arch`` of the policy with reward ``reward``.
+
+        The first reward only sets the baseline; ``None`` (a failure before any success) teaches nothing.
+        """
+        if reward is None:
             return
         if self.baseline is None:
             self.baseline = reward
@@ -115,7 +185,7 @@ class Reinforce(NativeStrategy):
         advantage = deviation / scale
         self.baseline += (1.0 - self.baseline_decay) * deviation
         self.spread = self.baseline_decay * self.spread + (1.0 - self.baseline_decay) * deviation**2
-        row = self.index.encode(observation.architecture)  # valid: NativeStrategy.observe checked it
+        row = self.index.encode(arch)
         probs = self._all_probabilities()
         for i in np.flatnonzero(row >= 0):
             part = self._slice(int(i))
@@ -123,8 +193,10 @@ class Reinforce(NativeStrategy):
             step = -advantage * p
             step[row[i]] += advantage
             if self.entropy_weight > 0:
-                log_p = np.log(p)
+                log_p = self.logits[part] - self.logits[part].max()
+                log_p -= math.log(float(np.sum(np.exp(log_p))))
                 entropy = -float(np.sum(p * log_p))
                 step -= self.entropy_weight * p * (log_p + entropy)
-            self.logits[part] += self.learning_rate * step
+            self.logits[part] += self.learning_rate * weight * step
         self._probs = None
+        self.updates += 1

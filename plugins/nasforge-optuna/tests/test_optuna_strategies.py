@@ -47,20 +47,58 @@ def test_only_active_choices_reach_optuna_and_values_round_trip():
         assert math.isclose(trial.value, objective(arch))
 
 
-def test_repeats_are_replaced_by_unseen_architectures_and_the_study_sees_them():
-    strategy = OptunaTPE(tiny_space(), seed=1, n_startup_trials=1)
+def test_tpe_uses_optunas_own_defaults():
+    strategy = OptunaTPE(conditional_space(), seed=0)
+    sampler, default = strategy.study.sampler, optuna.samplers.TPESampler()
+    # Optuna 5: multivariate for one objective, independent for several; the plugin leaves it to Optuna.
+    assert sampler._is_multivariate(strategy.study) is True
+    assert sampler._multivariate == default._multivariate and sampler._group == default._group
+    assert sampler._n_startup_trials == default._n_startup_trials and sampler._constant_liar == default._constant_liar
+
+
+def test_a_repeat_is_told_its_known_value_and_optuna_is_asked_again():
+    space = SearchSpace.from_config([{"name": f"c{i}", "values": ["a", "b", "c", "d"]} for i in range(3)], name="small")
+    strategy = OptunaTPE(space, seed=0, n_startup_trials=3, max_retries=1000)
+    objective = SyntheticObjective(space)
+    asked = []
+    for i in range(20):
+        arch = strategy.ask()
+        asked.append(arch)
+        strategy.tell(observe(strategy, arch, None, objective, i))
+    assert len(set(asked)) == 20
+    trials = strategy.study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    value = {tuple(sorted(t.params.items())): t.value for t in complete}
+    # Optuna re-proposed known architectures (it samples, it does not remember) ...
+    assert strategy.repeats > 0 and len(complete) == 20 + strategy.repeats
+    # ... and each repeat was told the value its architecture already had, as an Optuna user's
+    # objective would return it: never FAIL, never a random replacement while retries remain.
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    for t in complete:
+        assert t.value == value[tuple(sorted(t.params.items()))]
+    assert strategy.fallbacks == 0
+
+
+def test_retries_are_bounded_then_an_unseen_architecture_is_enqueued():
+    strategy = OptunaTPE(tiny_space(), seed=1, n_startup_trials=1, max_retries=0)
     asked = []
     for i in range(4):
         arch = strategy.ask()
         asked.append(arch)
         strategy.tell(Observation(arch, score=float(i)))
     assert len(set(asked)) == 4 and strategy.ask() is None
-    trials = strategy.study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == 4 and len({tuple(sorted(t.params.items())) for t in complete}) == 4
-    # A 4-architecture space asked 4 times by a sampler that does not remember: repeats happened
-    # and were discarded as FAIL, each followed by the enqueued replacement.
-    assert len(trials) > 4 and all(t.state == optuna.trial.TrialState.FAIL for t in trials if t not in complete)
+    complete = strategy.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
+    # No retries allowed: every repeat is told its value, then an unseen architecture is enqueued.
+    assert strategy.fallbacks == strategy.repeats > 0
+
+
+def test_a_repeat_of_a_running_trial_is_failed_not_given_a_value():
+    strategy = OptunaTPE(tiny_space(), seed=1, n_startup_trials=1)
+    pending = [strategy.ask() for _ in range(4)]  # nothing told: every repeat is of a running trial
+    assert len(set(pending)) == 4
+    failed = strategy.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    assert len(failed) == strategy.repeats > 0
 
 
 def test_failed_trials_are_told_fail_and_infeasible_ones_carry_a_violated_constraint():
@@ -111,7 +149,9 @@ def test_bad_options_are_config_errors():
     with pytest.raises(ConfigError, match="n_startup_trials"):
         OptunaTPE(conditional_space(), n_startup_trials=0)
     with pytest.raises(ConfigError, match="multivariate"):
-        OptunaTPE(conditional_space(), group=True)
+        OptunaTPE(conditional_space(), multivariate=False, group=True)
+    with pytest.raises(ConfigError, match="max_retries"):
+        OptunaTPE(conditional_space(), max_retries=-1)
     with pytest.raises(ConfigError, match="restart_strategy"):
         OptunaCmaEs(conditional_space(), restart_strategy="sometimes")
     with pytest.raises(ConfigError, match="probability"):

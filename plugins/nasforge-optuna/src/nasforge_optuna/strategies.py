@@ -14,11 +14,13 @@ trial; ``TrialState.FAIL`` for a failed or pruned trial; a complete but infeasib
 objective values plus a positive constraint violation on samplers that support constraints, and
 ``FAIL`` on those that do not (CMA-ES).
 
-Optuna may propose an architecture again (it samples, it does not remember). A repeat -- of a
-finished trial or of one still running -- is detected; the Optuna trial is discarded as ``FAIL`` and
-an unseen architecture drawn from ``self.rng`` is enqueued and asked instead, so the study learns
-from what is really evaluated. Once every architecture of the space was proposed, ``suggest``
-returns ``None``.
+Optuna may propose an architecture again (it samples, it does not remember). A repeat is handled
+the way an Optuna user's objective handles a duplicate: the repeated trial is told the value its
+architecture already has (the same values and constraint; ``FAIL`` when that trial failed or is
+still running, since there is no value yet) and the study is asked again, up to ``max_retries``
+times per suggestion. Only then is an unseen architecture drawn from ``self.rng`` enqueued and
+asked instead. Once every architecture of the space was proposed, ``suggest`` returns ``None``.
+``repeats`` and ``fallbacks`` count both events.
 
 Checkpointing uses the base class's replay: the same seed and the same observations make Optuna's
 seeded samplers propose the same trials again.
@@ -42,6 +44,9 @@ from nasforge.core.strategy import SearchStrategy
 
 #: name of the constraint every told trial carries (``Trial.set_constraint``): 0 feasible, 1 infeasible
 CONSTRAINT = "nasforge_feasibility"
+
+#: repeats a suggestion tells their known value and asks again before it enqueues an unseen architecture
+DEFAULT_RETRIES = 100
 
 #: spaces up to this size are enumerated to find an unseen architecture; larger ones are sampled.
 ENUMERATE_LIMIT = 20_000
@@ -78,13 +83,18 @@ class OptunaStrategy(SearchStrategy):
 
     Subclasses implement :meth:`make_sampler`. ``n_startup_trials`` is the number of random trials
     before the sampler's model takes over (Optuna's own default where a sampler has one).
+    ``max_retries`` bounds how many repeats one suggestion tells and asks again before it enqueues
+    an unseen architecture (default 100).
     """
 
     #: whether the sampler reads constraints (``Trial.set_constraint``); others are told FAIL for infeasible trials
     supports_constraints: ClassVar[bool] = True
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, max_retries: int = DEFAULT_RETRIES) -> None:
         super().__init__(space, seed)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError("strategy.options.max_retries", f"must be an integer >= 0, got {max_retries!r}")
+        self.max_retries = max_retries
         optuna.logging.set_verbosity(logging.WARNING)
         self.n_objectives = 1
         self.size = space.size()
@@ -92,7 +102,12 @@ class OptunaStrategy(SearchStrategy):
         self.sampler_seed = int(self.rng.integers(2**31 - 1))
         self._pending: dict[Architecture, list[optuna.Trial]] = {}
         self._seen: set[Architecture] = set()
+        #: What the study was told for each finished architecture: (values, infeasible), or None for FAIL.
+        self._told: dict[Architecture, tuple[list[float], bool] | None] = {}
         self._study: optuna.Study | None = None
+        #: Re-proposed architectures told their known value (or FAIL) and asked again; unseen ones enqueued after max_retries.
+        self.repeats = 0
+        self.fallbacks = 0
 
     # -- what subclasses provide --------------------------------------------------------------
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -117,10 +132,15 @@ class OptunaStrategy(SearchStrategy):
         with warnings.catch_warnings():
             # Samplers warn when they fall back to independent sampling for dynamic spaces.
             warnings.simplefilter("ignore")
-            trial = study.ask()
-            arch = self._define(trial)
-            if arch in self._seen:
-                study.tell(trial, state=OptunaState.FAIL)
+            for _ in range(self.max_retries + 1):
+                trial = study.ask()
+                arch = self._define(trial)
+                if arch not in self._seen:
+                    break
+                self.repeats += 1
+                self._tell(trial, self._told.get(arch))
+            else:
+                self.fallbacks += 1
                 arch = self._unseen()
                 study.enqueue_trial(self._params(arch))
                 trial = study.ask()
@@ -195,6 +215,7 @@ class OptunaStrategy(SearchStrategy):
         if not asked:
             # A trial Optuna did not propose (e.g. re-evaluated after a resume): teach it anyway.
             self._seen.add(arch)
+            self._told[arch] = None if values is None else (values, infeasible)
             if values is None or infeasible:
                 return
             params = self._params(arch)
@@ -208,34 +229,53 @@ class OptunaStrategy(SearchStrategy):
         trial = asked.pop(0)
         if not asked:
             del self._pending[arch]
+        outcome = None if values is None else (values, infeasible)
+        self._told[arch] = outcome
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if values is None:
-                study.tell(trial, state=OptunaState.FAIL)
-                return
-            if self.supports_constraints:
-                trial.set_constraint(CONSTRAINT, 1.0 if infeasible else 0.0)
-            study.tell(trial, values=values if self.n_objectives > 1 else values[0])
+            self._tell(trial, outcome)
+
+    def _tell(self, trial: optuna.Trial, outcome: tuple[list[float], bool] | None) -> None:
+        """Tell ``trial`` its values (and feasibility constraint), or ``FAIL`` for ``None``."""
+        if outcome is None:
+            self.study.tell(trial, state=OptunaState.FAIL)
+            return
+        values, infeasible = outcome
+        if self.supports_constraints:
+            trial.set_constraint(CONSTRAINT, 1.0 if infeasible else 0.0)
+        self.study.tell(trial, values=values if self.n_objectives > 1 else values[0])
 
 
 class OptunaTPE(OptunaStrategy):
     """Optuna's TPESampler (tree-structured Parzen estimator; Bergstra et al. 2011).
 
+    Every default is Optuna's own (``TPESampler()``).
+
     :param n_startup_trials: random trials before the model is used (default 10).
     :param multivariate: model choices jointly (Falkner et al. 2018) rather than one by one.
+        Default ``None``: Optuna decides, multivariate for one objective.
     :param group: with ``multivariate``, model each set of co-occurring choices separately
-        (suits conditional spaces).
+        (suits conditional spaces; default off).
     :param constant_liar: treat running trials as bad so parallel asks spread out (default on).
+    :param max_retries: see :class:`OptunaStrategy` (default 100).
     """
 
     def __init__(
-        self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, multivariate: bool = False, group: bool = False, constant_liar: bool = True
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        n_startup_trials: int = 10,
+        multivariate: bool | None = None,
+        group: bool = False,
+        constant_liar: bool = True,
+        max_retries: int = DEFAULT_RETRIES,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, max_retries=max_retries)
         self.n_startup_trials = _positive_int(n_startup_trials, "n_startup_trials")
-        if group and not multivariate:
-            raise ConfigError("strategy.options.group", "group: true needs multivariate: true")
-        self.multivariate, self.group, self.constant_liar = bool(multivariate), bool(group), bool(constant_liar)
+        if group and multivariate is False:
+            raise ConfigError("strategy.options.group", "group: true needs multivariate: true (or unset)")
+        self.multivariate = None if multivariate is None else bool(multivariate)
+        self.group, self.constant_liar = bool(group), bool(constant_liar)
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(
@@ -273,8 +313,9 @@ class OptunaCmaEs(OptunaStrategy):
         sigma0: float | None = None,
         with_margin: bool = True,
         restart_strategy: str | None = None,
+        max_retries: int = DEFAULT_RETRIES,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, max_retries=max_retries)
         numeric = [c.name for c in space.choices if c.ordinal and len(c.domain) > 1]
         if not numeric:
             raise ConfigError(
@@ -327,8 +368,9 @@ class OptunaNSGA2(OptunaStrategy):
         population_size: int = 20,
         mutation_prob: float | None = None,
         crossover_prob: float = 0.9,
+        max_retries: int = DEFAULT_RETRIES,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, max_retries=max_retries)
         self.n_objectives = _positive_int(objectives, "objectives")
         self.population_size = _positive_int(population_size, "population_size")
         if self.population_size < 2:
@@ -357,8 +399,10 @@ class OptunaGP(OptunaStrategy):
     :param deterministic_objective: assume noise-free scores (no noise term in the GP).
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, deterministic_objective: bool = False) -> None:
-        super().__init__(space, seed)
+    def __init__(
+        self, space: SearchSpace, seed: int = 0, n_startup_trials: int = 10, deterministic_objective: bool = False, max_retries: int = DEFAULT_RETRIES
+    ) -> None:
+        super().__init__(space, seed, max_retries=max_retries)
         missing = [m for m in ("torch", "scipy") if not _importable(m)]
         if missing:
             raise ConfigError("strategy.name", f"optuna_gp needs {' and '.join(missing)}: pip install 'nasforge-optuna[gp]'")

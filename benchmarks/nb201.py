@@ -48,6 +48,8 @@ ANCHORS = {
 }
 OPTIMUM = 94.37
 OPTUNA_TPE_MS = 6.2  # per ask+tell at 1,000 trials of history
+#: The row of Optuna's TPESampler driven directly (no nasforge in between), measured in the same run.
+OPTUNA_DIRECT = "optuna-direct"
 
 _TABLE = None  # per worker: (valid200, test200, valid12, test12) arrays indexed by architecture_index
 
@@ -66,6 +68,64 @@ def _init_worker(table_path: str) -> None:
 def options_for(cls: type) -> dict:
     """Options the benchmark passes: multi-fidelity strategies get the table's two fidelities (12 and 200 epochs)."""
     return {"fidelities": [12, 200]} if getattr(cls, "multi_fidelity", False) else {}
+
+
+#: Reference rows measured in the same run as the strategies: a registered strategy at other
+#: settings, or a library driven directly. Label -> (registered strategy or None, its options).
+REFERENCE_ROWS: dict[str, tuple[str | None, dict]] = {
+    # Real et al.'s settings on NAS-Bench-201 (the textbook REA anchor), so evolution is compared at the same settings.
+    "evolution-pop10-s3": ("evolution", {"population_size": 10, "sample_size": 3}),
+    # Optuna's TPESampler with its defaults, asked and told directly as an Optuna user would.
+    OPTUNA_DIRECT: (None, {}),
+}
+
+
+def make_strategy(name: str, space, seed: int):
+    """The strategy of a table row: a registered name (default options) or a :data:`REFERENCE_ROWS` label."""
+    from nasforge.core.plugins import get_plugin_manager
+
+    registered, options = REFERENCE_ROWS.get(name, (name, {}))
+    cls = get_plugin_manager().get("strategy", registered)
+    return cls(space, seed=seed, **{**options_for(cls), **options})
+
+
+class OptunaDirect:
+    """Optuna's default ``TPESampler`` asked and told directly, with the duplicate handling Optuna users write.
+
+    A re-proposed architecture is told the value it already has and the study is asked again,
+    until it proposes an unseen one: one :meth:`ask` here is as many Optuna asks as that takes.
+    """
+
+    def __init__(self, seed: int) -> None:
+        import optuna
+        from nasforge_nasbench201 import EDGE_NAMES, OPERATIONS
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.names, self.operations = EDGE_NAMES, OPERATIONS
+        self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        self.known: dict[tuple, float] = {}
+        self._trial = None
+
+    def add(self, arch: dict, value: float) -> None:
+        """A history trial, added without asking (for the cost measurement)."""
+        import optuna
+
+        dist = optuna.distributions.CategoricalDistribution(self.operations)
+        self.study.add_trial(optuna.trial.create_trial(params=dict(arch), distributions={n: dist for n in self.names}, value=value))
+        self.known[tuple(arch[n] for n in self.names)] = value
+
+    def ask(self) -> dict:
+        while True:
+            trial = self.study.ask()
+            key = tuple(trial.suggest_categorical(n, self.operations) for n in self.names)
+            if key not in self.known:
+                self._trial = trial
+                return dict(zip(self.names, key, strict=True))
+            self.study.tell(trial, self.known[key])
+
+    def tell(self, arch: dict, value: float) -> None:
+        self.study.tell(self._trial, value)
+        self.known[tuple(arch[n] for n in self.names)] = value
 
 
 def run_one(args: tuple[str, int, tuple[int, ...], float]) -> tuple[str, int, list[float], float, float, str | None]:
@@ -91,9 +151,9 @@ def _search(name: str, seed: int, budgets: tuple[int, ...], deadline: float) -> 
 
     started_at = time.perf_counter()
     valid200, test200, valid12, test12 = _TABLE
-    space = nasbench201_space()
-    cls = get_plugin_manager().get("strategy", name)
-    strategy = cls(space, seed=seed, **options_for(cls))
+    if name == OPTUNA_DIRECT:
+        return _search_optuna_direct(seed, budgets, deadline)
+    strategy = make_strategy(name, nasbench201_space(), seed)
     queried: set[tuple[int, int]] = set()
     best_key: tuple[int, float] | None = None  # (epochs, validation accuracy) of the incumbent
     best_test = math.nan
@@ -135,6 +195,31 @@ def _search(name: str, seed: int, budgets: tuple[int, ...], deadline: float) -> 
     return results, spent / max(asks, 1), error
 
 
+def _search_optuna_direct(seed: int, budgets: tuple[int, ...], deadline: float) -> tuple[list[float], float, str | None]:
+    """:func:`_search` for Optuna's TPESampler driven directly (one fidelity, 200 epochs)."""
+    from nasforge_nasbench201 import architecture_index
+
+    valid200, test200 = _TABLE[0], _TABLE[1]
+    optuna_run = OptunaDirect(seed)
+    best, best_test, results, spent, started_at = -math.inf, math.nan, [], 0.0, time.perf_counter()
+    for queries in range(1, max(budgets) + 1):
+        if time.perf_counter() > deadline:
+            return [math.nan] * len(budgets), spent / queries, f"too slow for this benchmark: {queries - 1} queries in its {deadline - started_at:.0f} s per run"
+        t0 = time.process_time()
+        arch = optuna_run.ask()
+        spent += time.process_time() - t0
+        i = architecture_index(arch)
+        valid = float(valid200[i])
+        t0 = time.process_time()
+        optuna_run.tell(arch, valid)
+        spent += time.process_time() - t0
+        if valid > best:
+            best, best_test = valid, float(test200[i])
+        if queries in budgets:
+            results.append(best_test)
+    return results, spent / max(budgets), None
+
+
 def cost_at_history(name: str, history: int, queries: int, seed: int = 0) -> float:
     """CPU ms per ask+tell of ``name`` after ``history`` random trials were told, over ``queries`` rounds.
 
@@ -147,8 +232,7 @@ def cost_at_history(name: str, history: int, queries: int, seed: int = 0) -> flo
     from nasforge_nasbench201 import architecture_from_index, architecture_index, nasbench201_space
 
     valid200 = _TABLE[0]
-    cls = get_plugin_manager().get("strategy", name)
-    strategy = cls(nasbench201_space(), seed=seed, **options_for(cls))
+    strategy = make_strategy(name, nasbench201_space(), seed)
     rng = np.random.default_rng([seed, 201])
     for i in rng.permutation(len(valid200))[:history].tolist():
         arch = architecture_from_index(i)
@@ -167,29 +251,23 @@ def cost_at_history(name: str, history: int, queries: int, seed: int = 0) -> flo
 
 
 def optuna_cost_at_history(history: int, queries: int, seed: int = 0) -> float | None:
-    """The same measurement for Optuna's default ``TPESampler`` on the same space, or None without Optuna."""
+    """The same measurement for Optuna's default ``TPESampler`` driven directly (:class:`OptunaDirect`), or None without Optuna."""
     try:
-        import optuna
+        import optuna  # noqa: F401
     except ImportError:
         return None
-    from nasforge_nasbench201 import EDGE_NAMES, OPERATIONS, architecture_from_index, architecture_index
+    from nasforge_nasbench201 import architecture_from_index, architecture_index
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     valid200 = _TABLE[0]
-    distributions = {name: optuna.distributions.CategoricalDistribution(OPERATIONS) for name in EDGE_NAMES}
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    optuna_run = OptunaDirect(seed)
     rng = np.random.default_rng([seed, 201])
-    trials = []
     for i in rng.permutation(len(valid200))[:history].tolist():
-        arch = architecture_from_index(i)
-        trials.append(optuna.trial.create_trial(params=dict(arch), distributions=distributions, value=float(valid200[i])))
-    study.add_trials(trials)
+        optuna_run.add(architecture_from_index(i), float(valid200[i]))
     spent = 0.0
     for k in range(queries + 1):
         t0 = time.process_time()
-        trial = study.ask()
-        arch = {name: trial.suggest_categorical(name, OPERATIONS) for name in EDGE_NAMES}
-        study.tell(trial, float(valid200[architecture_index(arch)]))
+        arch = optuna_run.ask()
+        optuna_run.tell(arch, float(valid200[architecture_index(arch)]))
         if k:
             spent += time.process_time() - t0
     return 1000 * spent / queries
@@ -200,12 +278,13 @@ def buildable(names: list[str]) -> tuple[list[str], dict[str, str]]:
     from nasforge.core.plugins import get_plugin_manager
     from nasforge_nasbench201 import nasbench201_space
 
-    pm = get_plugin_manager()
     ok, skipped = [], {}
     for name in names:
         try:
-            cls = pm.get("strategy", name)
-            cls(nasbench201_space(), seed=0, **options_for(cls))
+            if name == OPTUNA_DIRECT:
+                OptunaDirect(0)
+            else:
+                make_strategy(name, nasbench201_space(), 0)
         except Exception as exc:  # report, never hide: the reason is printed
             skipped[name] = f"{type(exc).__name__}: {exc}"
             continue
@@ -213,11 +292,24 @@ def buildable(names: list[str]) -> tuple[list[str], dict[str, str]]:
     return ok, skipped
 
 
+def distribution_of(name: str, registered: dict) -> str:
+    """The distribution column of a row."""
+    if name == OPTUNA_DIRECT:
+        import optuna
+
+        return f"optuna {optuna.__version__} (no nasforge)"
+    return registered[REFERENCE_ROWS.get(name, (name, {}))[0]].plugin.distribution
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", default=str(DEFAULT_TABLE), help="path to nb201_cifar10.csv.gz")
     parser.add_argument("--seeds", type=int, default=100, help="seeds per strategy (default 100)")
-    parser.add_argument("--strategies", default="", help="comma-separated strategy names (default: every registered one)")
+    parser.add_argument(
+        "--strategies",
+        default="",
+        help=f"comma-separated strategy names or reference rows {sorted(REFERENCE_ROWS)} (default: every registered strategy and every reference row)",
+    )
     parser.add_argument("--budgets", default="50,100,150,300", help="query budgets to report (default 50,100,150,300)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--run-seconds", type=float, default=30.0, help="wall-time limit of one (strategy, seed) run; slower strategies are reported as too slow (default 30)")
@@ -234,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
 
     pm = get_plugin_manager()
     registered = pm.components("strategy")
-    names = [n.strip() for n in args.strategies.split(",") if n.strip()] or list(registered)
-    unknown = [n for n in names if n not in registered]
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()] or [*registered, *REFERENCE_ROWS]
+    unknown = [n for n in names if n not in registered and n not in REFERENCE_ROWS]
     if unknown:
         print(f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {unknown}; registered: {sorted(registered)}", file=sys.stderr)
         return 2
@@ -270,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         f"python {platform.python_version()}, numpy {np.__version__}, {args.jobs} worker processes, 1 BLAS thread each, "
         f"{os.cpu_count()} CPUs, wall {wall:.0f} s; times are CPU seconds of the strategy's ask+tell (table lookup excluded)"
     )
-    mf = [n for n in names if getattr(registered[n].obj, "multi_fidelity", False)]
+    mf = [n for n in names if n in registered and getattr(registered[n].obj, "multi_fidelity", False)]
     if mf:
         print(f"multi-fidelity strategies ({', '.join(mf)}) run with fidelities [12, 200]; every (architecture, epochs) lookup counts as a query")
     print()
@@ -284,10 +376,11 @@ def main(argv: list[str] | None = None) -> int:
             failed[name] = crashed[0]
             continue
         arr = np.array([r for r, _, _ in runs])
-        cells = " | ".join(f"{arr[:, k].mean():.2f} ± {arr[:, k].std():.2f}" for k in range(len(budgets)))
+        # Sample standard deviation over seeds (ddof=1), as the anchors report it.
+        cells = " | ".join(f"{arr[:, k].mean():.2f} ± {arr[:, k].std(ddof=1) if len(arr) > 1 else 0.0:.2f}" for k in range(len(budgets)))
         ms = 1000 * float(np.mean([t for _, t, _ in runs]))
         label = name if len(runs) == args.seeds else f"{name} ({len(runs)} seeds)"
-        print(f"| {label} | {cells} | {ms:.3f} | {registered[name].plugin.distribution} |")
+        print(f"| {label} | {cells} | {ms:.3f} | {distribution_of(name, registered)} |")
     for label, values in ANCHORS.items():
         anchor = dict(zip((50, 100, 150, 300), values, strict=True))
         cells = " | ".join(f"{anchor[b]:.2f}" if b in anchor else "" for b in budgets)
@@ -303,11 +396,18 @@ def main(argv: list[str] | None = None) -> int:
         print("| strategy | ms CPU per ask+tell | vs Optuna TPE, same machine |")
         print("|---|---|---|")
         for name in names:
+            if name == OPTUNA_DIRECT:
+                continue  # the reference, printed last
             if name in failed or seeds_for.get(name, 0) < args.seeds:
                 print(f"| {name} | not measured ({'failed' if name in failed else 'too slow for this benchmark'}) | |")
                 continue
             ms = cost_at_history(name, args.cost_history, args.cost_queries)
-            ratio = f"{ms / optuna_ms:.3f}x" if optuna_ms else "n/a"
+            reference = optuna_ms
+            if optuna_ms and name.startswith("optuna_"):
+                # Optuna's own samplers behind nasforge: interleave, timing Optuna again right after.
+                again = optuna_cost_at_history(args.cost_history, args.cost_queries)
+                reference = (optuna_ms + again) / 2
+            ratio = f"{ms / reference:.3f}x" if reference else "n/a"
             print(f"| {name} | {ms:.3f} | {ratio} |")
         if optuna_ms is not None:
             import optuna

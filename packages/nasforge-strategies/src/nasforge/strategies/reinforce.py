@@ -43,7 +43,7 @@ class Reinforce(NativeStrategy):
     A failed trial is rewarded with the lowest score seen so far, so it never pushes the policy
     toward itself; failures before any success teach nothing.
 
-    Options: ``learning_rate`` (0.1), ``baseline_decay`` (0.9), ``entropy_weight`` (0.05),
+    Options: ``learning_rate`` (0.3), ``baseline_decay`` (0.9), ``entropy_weight`` (0.05),
     ``sample_tries`` (50).
     """
 
@@ -51,7 +51,7 @@ class Reinforce(NativeStrategy):
         self,
         space: SearchSpace,
         seed: int = 0,
-        learning_rate: float = 0.1,
+        learning_rate: float = 0.3,
         baseline_decay: float = 0.9,
         entropy_weight: float = 0.05,
         sample_tries: int = 50,

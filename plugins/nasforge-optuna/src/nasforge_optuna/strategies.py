@@ -10,9 +10,11 @@ already drawn (define-by-run), so conditional choices map onto Optuna's dynamic 
   values themselves, so ``True`` and ``1`` cannot be confused).
 
 ``observe`` tells the study the result: the score (or, for NSGA-II, every objective) of a complete
-trial; ``TrialState.FAIL`` for a failed or pruned trial; a complete but infeasible trial is told its
-objective values plus a positive constraint violation on samplers that support constraints, and
-``FAIL`` on those that do not (CMA-ES).
+trial; a complete but infeasible trial is told its objective values plus a positive constraint
+violation on samplers that support constraints. A failed or pruned trial (and an infeasible one on
+CMA-ES, which has no constraints) is told the worst values of any success so far, with the
+constraint violated where supported, so it ranks below every success; ``TrialState.FAIL`` only
+before any success, when there is no such value.
 
 Optuna may propose an architecture again (it samples, it does not remember). A repeat is handled
 the way an Optuna user's objective handles a duplicate: the repeated trial is told the value its
@@ -104,6 +106,7 @@ class OptunaStrategy(SearchStrategy):
         self._seen: set[Architecture] = set()
         #: What the study was told for each finished architecture: (values, infeasible), or None for FAIL.
         self._told: dict[Architecture, tuple[list[float], bool] | None] = {}
+        self._worst: list[float] | None = None  # the worst values of a feasible success, per objective
         self._study: optuna.Study | None = None
         #: Re-proposed architectures told their known value (or FAIL) and asked again; unseen ones enqueued after max_retries.
         self.repeats = 0
@@ -212,6 +215,13 @@ class OptunaStrategy(SearchStrategy):
         infeasible = not failed and not observation.feasible
         if infeasible and not self.supports_constraints:
             values = None
+        if values is not None and not infeasible:
+            self._worst = list(values) if self._worst is None else [min(w, v) for w, v in zip(self._worst, values, strict=True)]
+        elif values is None and self._worst is not None:
+            # Failed (or infeasible for a sampler without constraints): as bad as the worst success,
+            # and marked infeasible where the sampler reads constraints, so that it counts as worse
+            # than any success. Optuna would ignore a FAIL and keep proposing what fails.
+            values, infeasible = list(self._worst), True
         if not asked:
             # A trial Optuna did not propose (e.g. re-evaluated after a resume): teach it anyway.
             self._seen.add(arch)

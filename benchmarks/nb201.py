@@ -98,6 +98,7 @@ class OptunaDirect:
 
     def __init__(self, seed: int) -> None:
         import optuna
+
         from nasforge_nasbench201 import EDGE_NAMES, OPERATIONS
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -144,7 +145,6 @@ def run_one(args: tuple[str, int, tuple[int, ...], float]) -> tuple[str, int, li
 
 
 def _search(name: str, seed: int, budgets: tuple[int, ...], deadline: float) -> tuple[list[float], float, str | None]:
-    from nasforge.core.plugins import get_plugin_manager
     from nasforge.core.records import Observation
     from nasforge_nasbench201 import architecture_index, nasbench201_space
     from nasforge_nasbench201.evaluator import epochs_for_fidelity
@@ -227,7 +227,6 @@ def cost_at_history(name: str, history: int, queries: int, seed: int = 0) -> flo
     timed window is long enough to include the periodic retraining a strategy does at that
     history size (``bananas`` retrains once the data grew by 20 %), so the figure is amortised.
     """
-    from nasforge.core.plugins import get_plugin_manager
     from nasforge.core.records import Observation
     from nasforge_nasbench201 import architecture_from_index, architecture_index, nasbench201_space
 
@@ -275,7 +274,6 @@ def optuna_cost_at_history(history: int, queries: int, seed: int = 0) -> float |
 
 def buildable(names: list[str]) -> tuple[list[str], dict[str, str]]:
     """The strategies that can be constructed with no options, and why the others cannot."""
-    from nasforge.core.plugins import get_plugin_manager
     from nasforge_nasbench201 import nasbench201_space
 
     ok, skipped = [], {}

@@ -20,8 +20,8 @@ Optuna may propose an architecture again (it samples, it does not remember). A r
 the way an Optuna user's objective handles a duplicate: the repeated trial is told the value its
 architecture already has (the same values and constraint; ``FAIL`` when that trial failed or is
 still running, since there is no value yet) and the study is asked again, up to ``max_retries``
-times per suggestion. Only then is an unseen architecture drawn from ``self.rng`` enqueued and
-asked instead. Once every architecture of the space was proposed, ``suggest`` returns ``None``.
+times per suggestion (and never more than the number of unseen architectures left). Only then
+is an unseen architecture drawn from ``self.rng`` enqueued and asked instead. Once every architecture of the space was proposed, ``suggest`` returns ``None``.
 ``repeats`` and ``fallbacks`` count both events.
 
 Checkpointing uses the base class's replay: the same seed and the same observations make Optuna's
@@ -135,7 +135,9 @@ class OptunaStrategy(SearchStrategy):
         with warnings.catch_warnings():
             # Samplers warn when they fall back to independent sampling for dynamic spaces.
             warnings.simplefilter("ignore")
-            for _ in range(self.max_retries + 1):
+            # Never more retries than unseen architectures left: near exhaustion a sampler repeats
+            # almost surely, and each retry is a full ask (a model fit for GP).
+            for _ in range(min(self.max_retries, self.size - len(self._seen)) + 1):
                 trial = study.ask()
                 arch = self._define(trial)
                 if arch not in self._seen:

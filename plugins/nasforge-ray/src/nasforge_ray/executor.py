@@ -107,7 +107,7 @@ class _TrialWorker:
 
     def evaluate(self, architecture: Architecture, context: TrialContext) -> tuple[str, Any]:
         """Evaluate one trial; errors come back as values so their type and message survive."""
-        from nasforge.core.experiment import evaluate_trial
+        from nasforge.core.evaluator import evaluate_trial
 
         try:
             return ("ok", evaluate_trial(self.evaluator, architecture, context))

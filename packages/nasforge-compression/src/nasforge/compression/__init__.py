@@ -14,13 +14,26 @@ teacher) and returns a :class:`CompressionResult` with the new model and a
 :class:`CompressionReport` (params, MACs, sparsity, removed channels and blocks, accuracy).
 """
 
-from .base import CompressionContext, CompressionReport, CompressionResult, Compressor, ModelSpec
-from .depth import DepthPruner
-from .distill import DistillationCompressor
-from .finetune import FineTune, distillation_loss, evaluate_accuracy, fine_tune
-from .qat import QuantizationAwareTraining
-from .structured import ChannelPruner
-from .unstructured import MagnitudePruner
+from nasforge.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "CompressionContext": "nasforge.compression.base",
+    "CompressionReport": "nasforge.compression.base",
+    "CompressionResult": "nasforge.compression.base",
+    "Compressor": "nasforge.compression.base",
+    "ModelSpec": "nasforge.compression.base",
+    "DepthPruner": "nasforge.compression.depth",
+    "DistillationCompressor": "nasforge.compression.distill",
+    "FineTune": "nasforge.compression.finetune",
+    "distillation_loss": "nasforge.compression.finetune",
+    "evaluate_accuracy": "nasforge.compression.finetune",
+    "fine_tune": "nasforge.compression.finetune",
+    "QuantizationAwareTraining": "nasforge.compression.qat",
+    "ChannelPruner": "nasforge.compression.structured",
+    "MagnitudePruner": "nasforge.compression.unstructured",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "ChannelPruner",

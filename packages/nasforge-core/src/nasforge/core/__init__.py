@@ -14,10 +14,13 @@ from nasforge.core.errors import (
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.executor import Executor, LocalProcessExecutor, SequentialExecutor
 from nasforge.core.hookspecs import hookimpl
-from nasforge.core.plugins import PluginManager, get_plugin_manager
+from nasforge.core.lazy import lazy_exports
 from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
 from nasforge.core.space import Categorical, Choice, Integer, SearchSpace
 from nasforge.core.strategy import SearchStrategy, StrategyError
+
+# The plugin manager loads plugins, whose modules import nasforge.core: imported on first use.
+__getattr__, __dir__ = lazy_exports(__name__, {"PluginManager": "nasforge.core.plugins", "get_plugin_manager": "nasforge.core.plugins"})
 
 __all__ = [
     "Architecture",

@@ -96,13 +96,11 @@ def nasforge_register_evaluators(register):
 
 @hookimpl
 def nasforge_register_commands(register):
-    from nasforge.core.cli import CompletionCommand, PluginsCommand, ResumeCommand, RunCommand, StatusCommand
-    from nasforge.core.report import DashboardCommand, ReportCommand
-
-    register("run", RunCommand, "Run a search (the built-in digits demo when no config is given)")
-    register("resume", ResumeCommand, "Continue an interrupted experiment; finished trials are kept")
-    register("status", StatusCommand, "Show an experiment's trials and best architectures")
-    register("plugins", PluginsCommand, "List loaded plugins and what they registered")
-    register("completion", CompletionCommand, "Print a shell completion script (bash, zsh)")
-    register("report", ReportCommand, "Write an interactive HTML report: best-so-far curve, Pareto fronts, space, deploy table, every trial")
-    register("dashboard", DashboardCommand, "Serve a live report on 127.0.0.1 that refreshes while the run goes on")
+    # by reference ("module:attribute"): the CLI modules import the plugin manager, which loads this plugin
+    register("run", "nasforge.core.cli:RunCommand", "Run a search (the built-in digits demo when no config is given)")
+    register("resume", "nasforge.core.cli:ResumeCommand", "Continue an interrupted experiment; finished trials are kept")
+    register("status", "nasforge.core.cli:StatusCommand", "Show an experiment's trials and best architectures")
+    register("plugins", "nasforge.core.cli:PluginsCommand", "List loaded plugins and what they registered")
+    register("completion", "nasforge.core.cli:CompletionCommand", "Print a shell completion script (bash, zsh)")
+    register("report", "nasforge.core.report:ReportCommand", "Write an interactive HTML report: best-so-far curve, Pareto fronts, space, deploy table, every trial")
+    register("dashboard", "nasforge.core.report:DashboardCommand", "Serve a live report on 127.0.0.1 that refreshes while the run goes on")

@@ -79,3 +79,12 @@ class Evaluator(ABC):
 
     def teardown(self) -> None:
         """Release resources (optional)."""
+
+
+def evaluate_trial(evaluator: Evaluator, architecture: Architecture, context: TrialContext) -> EvaluationResult:
+    """Run one evaluation (this function is what executors run, possibly in another process)."""
+    context.start()
+    result = evaluator.evaluate(architecture, context)
+    if not isinstance(result, EvaluationResult):
+        result = EvaluationResult(metrics=result)
+    return result

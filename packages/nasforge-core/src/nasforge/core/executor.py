@@ -63,7 +63,7 @@ class Executor(ABC):
 
     def submit_trial(self, architecture: Architecture, context: TrialContext) -> Future:
         """Evaluate one architecture with the bound evaluator."""
-        from nasforge.core.experiment import evaluate_trial
+        from nasforge.core.evaluator import evaluate_trial
 
         return self.submit(evaluate_trial, self.evaluator, architecture, context)
 
@@ -147,7 +147,7 @@ def _worker_main(conn: Any, pickled_evaluator: bytes, workdir: str, threads: int
     import pickle
     import signal
 
-    from nasforge.core.experiment import evaluate_trial
+    from nasforge.core.evaluator import evaluate_trial
 
     # The driver decides when trials stop: Ctrl-C or SIGTERM sent to the whole process group
     # must not kill a worker mid-trial (its trial would be recorded as failed, not resumed).

@@ -31,12 +31,12 @@ from typing import Any
 
 from nasforge.core.config import ExperimentConfig, validate_config
 from nasforge.core.errors import ConfigError, NasforgeError, PluginError, StorageError, TrialFailed, TrialPruned, UserError
-from nasforge.core.evaluator import Evaluator, TrialContext
+from nasforge.core.evaluator import Evaluator, TrialContext, evaluate_trial  # noqa: F401 - evaluate_trial: its old home
 from nasforge.core.executor import Executor
 from nasforge.core.lock import LOCK_NAME, ExperimentLock
 from nasforge.core.pareto import pareto_front
 from nasforge.core.plugins import PluginManager, get_plugin_manager
-from nasforge.core.records import Architecture, EvaluationResult, Observation, Trial, TrialState
+from nasforge.core.records import Observation, Trial, TrialState
 from nasforge.core.report import write_report
 from nasforge.core.space import SearchSpace
 from nasforge.core.store import Store
@@ -693,12 +693,3 @@ def _remove_new_folder(directory: Path, keep_folder: bool = False) -> None:
         directory.rmdir()  # only if nothing else is left in it
     except OSError:
         pass
-
-
-def evaluate_trial(evaluator: Evaluator, architecture: Architecture, context: TrialContext) -> EvaluationResult:
-    """Run one evaluation (this function is what executors run, possibly in another process)."""
-    context.start()
-    result = evaluator.evaluate(architecture, context)
-    if not isinstance(result, EvaluationResult):
-        result = EvaluationResult(metrics=result)
-    return result

@@ -9,16 +9,27 @@ Loading order:
 
 After loading, :meth:`PluginManager.check` fails loudly on a hook implementation whose name
 matches no hook (a misspelt hook would otherwise be ignored).
+
+Every hook is called through pluggy (``pm.hook.<name>(...)``), so ``tryfirst``/``trylast``,
+``wrapper=True`` (and old-style ``hookwrapper``) implementations and call monitoring behave as in
+pytest: implementations run last-registered first unless ordered otherwise. Each implementation is
+wrapped when its plugin is registered, so an exception it raises names the plugin and its
+distribution, and a provider hook's ``register`` callback knows which plugin is registering.
+``NASFORGE_TRACE_HOOKS=1`` prints every hook call and its implementations to stderr.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib
 import importlib.metadata as md
+import inspect
 import os
+import sys
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
@@ -29,6 +40,7 @@ from nasforge.core.errors import PluginError, UnknownComponentError, UserError
 ENTRY_POINT_GROUP = "nasforge"
 DISABLE_AUTOLOAD_ENV = "NASFORGE_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "NASFORGE_PLUGINS"
+TRACE_ENV = "NASFORGE_TRACE_HOOKS"
 FIRST_PARTY = frozenset({"nasforge-core", "nasforge-strategies", "nasforge-trainer", "nasforge-compression", "nasforge-export", "nasforge-deploy"})
 
 #: Registry kinds and the provider hook that fills each.
@@ -92,13 +104,82 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Component:
-    """One registered thing: its kind, name, the object, and which plugin provided it."""
+    """One registered thing: its kind, name, the object, and which plugin provided it.
+
+    A plugin may register ``"package.module:attribute"`` instead of the object itself; it is
+    imported the first time :attr:`obj` is read (so listing components, and ``nasforge --help``,
+    need not import torch).
+    """
 
     kind: str
     name: str
-    obj: Any
+    target: Any
     description: str
     plugin: PluginInfo
+    _resolved: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def obj(self) -> Any:
+        """The registered object (imported now when it was registered by reference)."""
+        if not isinstance(self.target, str):
+            return self.target
+        if not self._resolved:
+            try:
+                self._resolved.append(resolve_reference(self.target))
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {self.plugin.name!r} ({self.plugin.distribution}) registered {self.kind} {self.name!r} as {self.target!r}, "
+                    f"which cannot be imported: {type(exc).__name__}: {exc}"
+                ) from exc
+        return self._resolved[0]
+
+
+def resolve_reference(reference: str) -> Any:
+    """Import ``package.module:attribute`` (the attribute may be dotted)."""
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected 'package.module:attribute', got {reference!r}")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+#: The plugin whose hook implementation is running (read by provider hooks' ``register`` callbacks).
+_CURRENT_PLUGIN: contextvars.ContextVar[PluginInfo | None] = contextvars.ContextVar("nasforge_current_plugin", default=None)
+
+
+def _attributed(function: Callable[..., Any], info: PluginInfo, hook_name: str) -> Callable[..., Any]:
+    """``function`` run with :data:`_CURRENT_PLUGIN` set to ``info``; its errors name the plugin."""
+
+    def fail(exc: Exception) -> PluginError:
+        return PluginError(f"plugin {info.name!r} ({info.distribution}) raised in {hook_name}: {type(exc).__name__}: {exc}")
+
+    if inspect.isgeneratorfunction(function):  # wrapper=True / hookwrapper implementations
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            token = _CURRENT_PLUGIN.set(info)
+            try:
+                return (yield from function(*args, **kwargs))
+            finally:
+                _CURRENT_PLUGIN.reset(token)
+
+        return generator
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        token = _CURRENT_PLUGIN.set(info)
+        try:
+            return function(*args, **kwargs)
+        except (UserError, PluginError):
+            raise  # a user mistake a plugin found (exit code 2, as it says), or already attributed
+        except Exception as exc:
+            raise fail(exc) from exc
+        finally:
+            _CURRENT_PLUGIN.reset(token)
+
+    return call
 
 class PluginManager:
     """A typed facade over :class:`pluggy.PluginManager` with a registry of named components."""
@@ -106,6 +187,8 @@ class PluginManager:
     def __init__(self) -> None:
         self._pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self._pm.add_hookspecs(hookspecs)
+        if os.environ.get(TRACE_ENV, "") not in ("", "0"):
+            self.trace_hooks()
         self._info: dict[str, PluginInfo] = {}
         self._registry: dict[str, dict[str, Component]] | None = None
         #: Messages of plugins that failed to load (see :meth:`load_entry_points`).
@@ -125,7 +208,11 @@ class PluginManager:
             self._pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"plugin {name!r} from {distribution} is invalid: {exc}") from None
-        self._info[name] = PluginInfo(name, distribution, version)
+        info = self._info[name] = PluginInfo(name, distribution, version)
+        for caller in self._pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    impl.function = _attributed(impl.function, info, caller.name)
         self._registry = None
         return name
 
@@ -196,28 +283,30 @@ class PluginManager:
         """Ask every plugin's provider hook of one kind; a broken hook of another kind cannot get in the way."""
         found: dict[str, Component] = {}
         hook_name = KINDS[kind]
-        hook = getattr(self._pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
-            info = self._info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "(unknown)", ""))
+        unknown = PluginInfo("(unknown)", "(unknown)", "")
 
-            def register(name: str, obj: Any, description: str = "", _info: PluginInfo = info) -> None:
-                if not isinstance(name, str) or not name:
-                    raise PluginError(f"plugin {_info.name!r} ({_info.distribution}) registered a {kind} with an invalid name {name!r}")
-                taken = found.get(name)
-                if taken is not None:
-                    raise PluginError(
-                        f"{kind} name {name!r} is registered twice: by plugin {taken.plugin.name!r} ({taken.plugin.distribution}) "
-                        f"and by plugin {_info.name!r} ({_info.distribution}); uninstall or rename one of them"
-                    )
-                found[name] = Component(kind, name, obj, description or _first_line(obj), _info)
+        def register(name: str, obj: Any, description: str = "") -> None:
+            info = _CURRENT_PLUGIN.get() or unknown
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"plugin {info.name!r} ({info.distribution}) registered a {kind} with an invalid name {name!r}")
+            taken = found.get(name)
+            if taken is not None:
+                raise PluginError(
+                    f"{kind} name {name!r} is registered twice: by plugin {taken.plugin.name!r} ({taken.plugin.distribution}) "
+                    f"and by plugin {info.name!r} ({info.distribution}); uninstall or rename one of them"
+                )
+            component = Component(kind, name, obj, description, info)
+            if not description:
+                component = Component(kind, name, obj, _first_line(component.obj), info)
+            found[name] = component
 
-            try:
-                impl.function(register=register)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"plugin {info.name!r} ({info.distribution}) failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
-        return found
+        try:
+            getattr(self._pm.hook, hook_name)(register=register)
+        except PluginError as exc:
+            raise PluginError(str(exc).replace(" raised in ", " failed in ", 1)) from exc.__cause__
+        # list components in the order their plugins were registered, whatever order the hooks ran in
+        order = {info.name: i for i, info in enumerate(self._info.values())}
+        return dict(sorted(found.items(), key=lambda item: order.get(item[1].plugin.name, len(order))))
 
     @property
     def registry(self) -> dict[str, dict[str, Component]]:
@@ -245,17 +334,28 @@ class PluginManager:
         return found[name].obj
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook; an exception is re-raised naming the plugin that raised it."""
-        hook = getattr(self._pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):
-            try:
-                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except UserError:
-                raise  # a user mistake a plugin found (e.g. in its config section): exit code 2, as it says
-            except Exception as exc:
-                info = self._info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "(unknown)", ""))
-                raise PluginError(f"plugin {info.name!r} ({info.distribution}) raised in {hook_name}: {type(exc).__name__}: {exc}") from exc
+    def call_lifecycle(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call a lifecycle hook through pluggy (``pm.hook.<name>(**kwargs)``) and return its results.
+
+        An exception is re-raised naming the plugin that raised it (a :class:`UserError` as it is).
+        """
+        return getattr(self._pm.hook, hook_name)(**kwargs)
+
+    def trace_hooks(self, write: Callable[[str], Any] | None = None) -> Callable[[], None]:
+        """Report every hook call and its implementations to ``write`` (default: stderr); returns an undo function.
+
+        Switched on for every manager by ``NASFORGE_TRACE_HOOKS=1``.
+        """
+        out = write or (lambda line: print(line, file=sys.stderr, flush=True))
+
+        def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+            out(f"hook {hook_name}({', '.join(sorted(kwargs))}) -> {', '.join(impl.plugin_name for impl in reversed(impls)) or 'no implementation'}")
+
+        def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+            error = outcome.exception
+            out(f"hook {hook_name} {'raised ' + type(error).__name__ + ': ' + str(error) if error is not None else 'done'}")
+
+        return self._pm.add_hookcall_monitoring(before, after)
 
 def _first_line(obj: Any) -> str:
     doc = getattr(obj, "__doc__", None) or ""

@@ -28,15 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import yaml
-from torch import nn
-
-from nasforge.compression.base import Compressor, ModelSpec
 from nasforge.core.errors import UserError
-from nasforge.export.loading import build_model, load_checkpoint, parse_shape
+
+if TYPE_CHECKING:  # torch and the compressors are imported when the command runs (nasforge --help stays fast)
+    from torch import nn
+
+    from nasforge.compression.base import Compressor, ModelSpec
 
 
 def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
@@ -44,11 +43,9 @@ def make_compressor(name: str, options: dict[str, Any]) -> Compressor:
 
     The same option check as a config's strategy, evaluator and executor options.
     """
-    from nasforge.core.experiment import instantiate
     from nasforge.core.plugins import get_plugin_manager
 
-    cls = get_plugin_manager().get("compressor", name)
-    return instantiate(cls, (), dict(options), f"compressor.{name}", f"compressor {name!r}")
+    return get_plugin_manager().create("compressor", name, options, field=f"compressor.{name}")
 
 
 def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: str | Path | None = None) -> nn.Module:
@@ -57,6 +54,8 @@ def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: s
     The same loader as ``nasforge export`` (:mod:`nasforge.export.loading`): a raw state dict or one
     under ``state_dict``/``model_state_dict``/``model``, with ``module.`` prefixes stripped.
     """
+    from nasforge.export.loading import build_model, load_checkpoint
+
     model = build_model(factory, kwargs)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
@@ -71,6 +70,11 @@ def load_compressed(path: str | Path, trust_pickle: bool = False) -> nn.Module:
     pickled module (``--save module``) can run arbitrary code while it loads, so it is refused
     unless ``trust_pickle=True`` says you made the file or trust whoever did.
     """
+    import torch
+    from torch import nn
+
+    from nasforge.compression.base import ModelSpec
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -96,6 +100,8 @@ def save_compressed(model: nn.Module, spec: ModelSpec, path: str | Path) -> None
     """Write ``{'state_dict', 'spec'}`` atomically (a kill leaves the old file or none, never half of one)."""
     import os
 
+    import torch
+
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"state_dict": model.state_dict(), "spec": spec.to_dict()}, tmp)
@@ -103,6 +109,8 @@ def save_compressed(model: nn.Module, spec: ModelSpec, path: str | Path) -> None
 
 
 def _parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
+    import yaml
+
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -163,6 +171,10 @@ class CompressCommand:
         out.add_argument("--latency-threads", type=int, default=1, help="onnxruntime intra-op threads for --latency (default 1)")
 
     def run(self, args: argparse.Namespace) -> int:
+        import torch
+
+        from nasforge.export.loading import parse_shape
+
         if args.threads:
             torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)
@@ -209,6 +221,9 @@ class CompressCommand:
         return 0
 
     def _model(self, args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[nn.Module, ModelSpec | None]:
+        from nasforge.compression.base import ModelSpec
+        from nasforge.export.loading import load_checkpoint
+
         if args.space:
             if args.model_factory:
                 raise UserError("give either --model-factory or --space/--arch, not both")
@@ -232,6 +247,8 @@ class CompressCommand:
         return load_model(args.model_factory, kwargs, args.checkpoint), None
 
     def _options(self, args: argparse.Namespace) -> dict[str, Any]:
+        import yaml
+
         options: dict[str, Any] = {}
         if args.config:
             path = Path(args.config)
@@ -249,6 +266,8 @@ class CompressCommand:
             if args.finetune_epochs:
                 raise UserError("--finetune-epochs needs --dataset")
             return None, None
+        import torch
+
         from nasforge.trainer.data import load_dataset, make_loader
 
         splits = load_dataset(args.dataset, max_train_samples=args.max_train_samples, seed=args.seed, augment=args.augment, **_parse_pairs(args.dataset_option, "--dataset-option"))

@@ -9,28 +9,40 @@ Typical use::
     OnnxRuntimeBenchmark(info.path, batch_sizes=(1, 64)).run().write_json("bench.json")
 """
 
-from nasforge.export.benchmark import (
-    BenchmarkRecord,
-    BenchmarkReport,
-    LatencyStats,
-    OnnxRuntimeBenchmark,
-    benchmark_torch_eager,
-    measure,
-    measure_interleaved,
-)
-from nasforge.export.card import ModelCard, read_card, verify_card
-from nasforge.export.exporters import Exporter, ExportResult, OnnxExporter, OnnxFp16Exporter, OnnxInt8Exporter
-from nasforge.export.latency import OnnxRuntimeLatency
-from nasforge.export.onnx import ExportError, OnnxExport, export_onnx
-from nasforge.export.parity import ParityError, ParityReport, check_parity
-from nasforge.export.quantize import (
-    ArrayCalibrationReader,
-    QuantizationOptions,
-    QuantizationResult,
-    convert_fp16,
-    evaluate_onnx_accuracy,
-    quantize_int8,
-)
+from nasforge.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "BenchmarkRecord": "nasforge.export.benchmark",
+    "BenchmarkReport": "nasforge.export.benchmark",
+    "LatencyStats": "nasforge.export.benchmark",
+    "OnnxRuntimeBenchmark": "nasforge.export.benchmark",
+    "benchmark_torch_eager": "nasforge.export.benchmark",
+    "measure": "nasforge.export.benchmark",
+    "measure_interleaved": "nasforge.export.benchmark",
+    "ArrayCalibrationReader": "nasforge.export.quantize",
+    "QuantizationOptions": "nasforge.export.quantize",
+    "QuantizationResult": "nasforge.export.quantize",
+    "convert_fp16": "nasforge.export.quantize",
+    "evaluate_onnx_accuracy": "nasforge.export.quantize",
+    "quantize_int8": "nasforge.export.quantize",
+    "ModelCard": "nasforge.export.card",
+    "read_card": "nasforge.export.card",
+    "verify_card": "nasforge.export.card",
+    "Exporter": "nasforge.export.exporters",
+    "ExportResult": "nasforge.export.exporters",
+    "OnnxExporter": "nasforge.export.exporters",
+    "OnnxFp16Exporter": "nasforge.export.exporters",
+    "OnnxInt8Exporter": "nasforge.export.exporters",
+    "OnnxRuntimeLatency": "nasforge.export.latency",
+    "ExportError": "nasforge.export.onnx",
+    "OnnxExport": "nasforge.export.onnx",
+    "export_onnx": "nasforge.export.onnx",
+    "ParityError": "nasforge.export.parity",
+    "ParityReport": "nasforge.export.parity",
+    "check_parity": "nasforge.export.parity",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "ArrayCalibrationReader",

@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from nasforge.core.errors import UserError
-from nasforge.export.loading import build_model, load_checkpoint, load_samples, parse_shape
-from nasforge.export.parity import ParityError
+
+# torch, onnx and onnxruntime are imported when a command runs, not when its arguments are
+# configured: ``nasforge --help`` configures every command.
 
 EXIT_PARITY_FAILED = 1
 
@@ -65,7 +64,11 @@ class ExportCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         """Build, load, export; print one line per written file. Exit 1 when a parity check fails."""
+        import torch
+
         from nasforge.core.plugins import get_plugin_manager
+        from nasforge.export.loading import build_model, load_checkpoint, load_samples, parse_shape
+        from nasforge.export.parity import ParityError
 
         try:
             kwargs = json.loads(args.model_kwargs)
@@ -185,6 +188,7 @@ class BenchCommand:
         from rich.console import Console
 
         from nasforge.export.benchmark import OnnxRuntimeBenchmark
+        from nasforge.export.loading import parse_shape
 
         path = Path(args.model)
         if not path.is_file():

@@ -9,11 +9,9 @@ from nasforge.core.hookspecs import hookimpl
 @hookimpl
 def nasforge_register_exporters(register):
     """Register the built-in exporters (see :mod:`nasforge.export.exporters`)."""
-    from nasforge.export.exporters import OnnxExporter, OnnxFp16Exporter, OnnxInt8Exporter
-
-    register(OnnxExporter.name, OnnxExporter, "float32 ONNX, single file, parity-checked against PyTorch")
-    register(OnnxInt8Exporter.name, OnnxInt8Exporter, "static int8 ONNX (QDQ, per-channel) calibrated on real samples")
-    register(OnnxFp16Exporter.name, OnnxFp16Exporter, "float16 ONNX with float32 inputs/outputs")
+    register("onnx", "nasforge.export.exporters:OnnxExporter", "float32 ONNX, single file, parity-checked against PyTorch")
+    register("onnx-int8", "nasforge.export.exporters:OnnxInt8Exporter", "static int8 ONNX (QDQ, per-channel) calibrated on real samples")
+    register("onnx-fp16", "nasforge.export.exporters:OnnxFp16Exporter", "float16 ONNX with float32 inputs/outputs")
 
 
 @hookimpl

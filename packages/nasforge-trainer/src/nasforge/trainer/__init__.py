@@ -12,13 +12,35 @@ Public API (stable; the compression and export packages build on it):
 * :class:`TrainingEvaluator` — the ``trainer`` evaluator; :func:`mlp_space`, :func:`cnn_space`.
 """
 
-from nasforge.trainer.artifacts import ModelSpec, load_model_spec, load_trained_model, save_trained_model
-from nasforge.trainer.data import DatasetSplits, ImageTensorDataset, LabelledImages, load_dataset, make_loader
-from nasforge.trainer.evaluator import TrainingEvaluator
-from nasforge.trainer.metrics import count_flops, count_params, measure_latency, peak_memory
-from nasforge.trainer.models import build_model, get_model_builder
-from nasforge.trainer.spaces import cnn_space, mlp_space
-from nasforge.trainer.training import FitResult, TrainConfig, evaluate, evaluate_accuracy, fit
+from nasforge.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "ModelSpec": "nasforge.trainer.artifacts",
+    "load_model_spec": "nasforge.trainer.artifacts",
+    "load_trained_model": "nasforge.trainer.artifacts",
+    "save_trained_model": "nasforge.trainer.artifacts",
+    "DatasetSplits": "nasforge.trainer.data",
+    "ImageTensorDataset": "nasforge.trainer.data",
+    "LabelledImages": "nasforge.trainer.data",
+    "load_dataset": "nasforge.trainer.data",
+    "make_loader": "nasforge.trainer.data",
+    "TrainingEvaluator": "nasforge.trainer.evaluator",
+    "count_flops": "nasforge.trainer.metrics",
+    "count_params": "nasforge.trainer.metrics",
+    "measure_latency": "nasforge.trainer.metrics",
+    "peak_memory": "nasforge.trainer.metrics",
+    "build_model": "nasforge.trainer.models",
+    "get_model_builder": "nasforge.trainer.models",
+    "cnn_space": "nasforge.trainer.spaces",
+    "mlp_space": "nasforge.trainer.spaces",
+    "FitResult": "nasforge.trainer.training",
+    "TrainConfig": "nasforge.trainer.training",
+    "evaluate": "nasforge.trainer.training",
+    "evaluate_accuracy": "nasforge.trainer.training",
+    "fit": "nasforge.trainer.training",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "DatasetSplits",

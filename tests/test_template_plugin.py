@@ -165,7 +165,7 @@ def test_the_compressor_suite_catches_a_pruner_that_prunes_nothing_and_a_shape_c
     from torch import nn
 
     from nasforge.compression.base import Compressor
-    from nasforge.testing.compressors import check_output_shape, check_param_count
+    from nasforge.compression.testing import check_output_shape, check_param_count
 
     class Idle(Compressor):
         name = "idle"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nasforge.compression.testing import COMPRESSOR_CHECKS, run_check
 from nasforge.core.errors import ConfigError, UserError
-from nasforge.testing.compressors import COMPRESSOR_CHECKS, run_check
 from nasforge_nni.compress import COMPRESSORS, RefusedCompressor
 
 WORKING = sorted(name for name, (cls, _) in COMPRESSORS.items() if not issubclass(cls, RefusedCompressor))
@@ -22,7 +22,7 @@ def _options(name):
 @pytest.mark.parametrize("check", sorted(COMPRESSOR_CHECKS))
 @pytest.mark.parametrize("name", sorted(COMPRESSORS))
 def test_nasforge_compressor_suite(name, check):
-    """nasforge.testing.compressors over every NNI wrapper (refused ones opt out, with the reason)."""
+    """nasforge.compression.testing over every NNI wrapper (refused ones opt out, with the reason)."""
     run_check(check, name, options={"ratio": 0.5} if "ratio" in getattr(COMPRESSORS[name][0], "extra_options", ()) else _options(name))
 
 

@@ -160,7 +160,7 @@ class NNIPruner(NNICompressor):
     """
 
     structured: ClassVar[bool] = True
-    conformance_pruner: ClassVar[bool] = True  # nasforge.testing.compressors: non-zero parameters must drop
+    conformance_pruner: ClassVar[bool] = True  # nasforge.compression.testing: non-zero parameters must drop
     extra_options: ClassVar[tuple[str, ...]] = ("ratio", "op_types")
     #: tolerance of the check that the shrunk model computes what the masked model did
     atol: ClassVar[float] = 1e-4

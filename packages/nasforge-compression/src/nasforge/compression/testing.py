@@ -1,6 +1,6 @@
 """A conformance suite for compressors (see ``nasforge.compression.base.Compressor``).
 
-Needs ``torch`` and ``nasforge-compression``. Each check takes a *compressor factory* and raises
+Shipped with nasforge-compression (the core's ``nasforge.testing`` needs no torch). Each check takes a *compressor factory* and raises
 :class:`AssertionError` explaining what broke. A factory is a registered compressor name, a
 ``Compressor`` subclass or any callable ``factory(**options)``; ``options`` say how much to
 compress (e.g. ``{"ratio": 0.5}``). By default a check compresses :func:`tiny_cnn` on
@@ -10,7 +10,7 @@ another kind of model (a depth pruner needs residual blocks).
 Use them from pytest, e.g. in a plugin's own tests::
 
     import pytest
-    from nasforge.testing.compressors import COMPRESSOR_CHECKS, run_check
+    from nasforge.compression.testing import COMPRESSOR_CHECKS, run_check
 
     @pytest.mark.parametrize("check", sorted(COMPRESSOR_CHECKS))
     def test_my_pruner_conforms(check):
@@ -46,11 +46,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-try:
-    import torch
-    from torch import nn
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("nasforge.testing.compressors needs torch: pip install torch nasforge-compression") from exc
+import torch
+from torch import nn
 
 from nasforge.core.errors import UserError
 

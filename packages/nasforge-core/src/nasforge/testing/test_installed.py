@@ -1,16 +1,14 @@
 """Conformance of everything installed: ``pytest --pyargs nasforge.testing.test_installed``.
 
 Runs the strategy suite over every registered strategy, the executor suite over every registered
-executor, the evaluator suite over every evaluator that names a space to test on, and the
-compressor suite over every compressor that gives its test options. Narrow it with ``-k``, e.g.
-``pytest --pyargs nasforge.testing.test_installed -k optuna``.
+executor and the evaluator suite over every evaluator that names a space to test on. Narrow it
+with ``-k``, e.g. ``pytest --pyargs nasforge.testing.test_installed -k optuna``. The compressor
+suite needs torch and lives with nasforge-compression: ``pytest --pyargs nasforge.compression.test_installed``.
 
 A component takes part by class attributes (see each suite's module docstring):
 ``conformance_options`` (options for the suite), ``conformance_skip_<check>`` (an honest reason
-to skip a check), and for evaluators ``conformance_space`` (a callable returning a space) and for
-compressors ``conformance_pruner`` and ``conformance_model`` (a callable returning a model
-factory and example inputs, for compressors of models other than the default small CNN). Built-in executors and compressors, which predate these
-attributes, are described in :data:`BUILTIN` below.
+to skip a check), and for evaluators ``conformance_space`` (a callable returning a space). Built-in
+executors, which predate these attributes, are described in :data:`BUILTIN` below.
 """
 
 from __future__ import annotations
@@ -29,10 +27,6 @@ BUILTIN: dict[tuple[str, str], dict] = {
         }
     },
     ("executor", "process"): {"options": {"workers": 2, "threads_per_worker": 1}, "skip": {"submit": "runs trials only (submit_trial)"}},
-    ("compressor", "magnitude"): {"options": {"sparsity": 0.5}, "pruner": True},
-    ("compressor", "channel"): {"options": {"ratio": 0.5}, "pruner": True},
-    ("compressor", "depth"): {"options": {"num_blocks": 2}, "pruner": True, "model": "resnet20"},
-    ("compressor", "distill"): {"options": {"epochs": 1}},
 }
 
 
@@ -69,9 +63,6 @@ def _evaluator_checks() -> dict:
     return EVALUATOR_CHECKS
 
 
-_COMPRESSOR_CHECKS = ("bad_ratio", "output_shape", "param_count", "report")
-
-
 @pytest.mark.parametrize("name, check", _params("strategy", _strategy_checks()))
 def test_strategy(name, check):
     from nasforge.testing.strategies import run_check
@@ -95,26 +86,3 @@ def test_evaluator(name, check, tmp_path):
     if space_factory is None:
         pytest.skip(f"evaluator {name!r} names no conformance_space to test on")
     run_check(check, name, space_factory(), tmp_path)
-
-
-@pytest.mark.parametrize("name, check", [pytest.param(n, c, id=f"{n}-{c}") for n in _components("compressor") for c in _COMPRESSOR_CHECKS])
-def test_compressor(name, check):
-    pytest.importorskip("torch", reason="the compressor suite needs torch")
-    from nasforge.testing.compressors import compressor_class, run_check
-
-    settings = _settings("compressor", name)
-    cls = compressor_class(name)
-    options = settings.get("options", getattr(cls, "conformance_options", None))
-    if options is None:
-        pytest.skip(f"compressor {name!r} gives no conformance_options (how much to compress)")
-    model_factory, example = None, None
-    if getattr(cls, "conformance_model", None) is not None:
-        # a compressor for another kind of model says what to test it on: () -> (model factory, example inputs)
-        model_factory, example = cls.conformance_model()
-    elif settings.get("model") == "resnet20":
-        import torch
-
-        from nasforge.compression.models.cifar_resnet import resnet20
-
-        model_factory, example = resnet20, torch.randn(2, 3, 32, 32)
-    run_check(check, name, options=options, model_factory=model_factory, example_inputs=example, pruner=settings.get("pruner", False))

@@ -144,3 +144,33 @@ def test_a_broken_reference_is_an_error_naming_the_plugin():
     component = Component("executor", "bad", "nasforge.core.nothing_here:Cls", "broken", PluginInfo("bad-plugin", "nasforge-bad", "1.0"))
     with pytest.raises(PluginError, match=r"plugin 'bad-plugin' \(nasforge-bad\) registered executor 'bad' as 'nasforge.core.nothing_here:Cls'"):
         component.obj  # noqa: B018
+
+
+def test_create_builds_a_component_with_checked_options():
+    from nasforge.core.errors import ConfigError
+
+    pm = PluginManager().load_default()
+    executor = pm.create("executor", "process", {"workers": 2})
+    assert type(executor).__name__ == "LocalProcessExecutor" and executor.parallelism == 2
+    with pytest.raises(ConfigError, match=r"executor\.process\.wokers: unknown option for executor 'process' \(did you mean 'workers'\?\)"):
+        pm.create("executor", "process", {"wokers": 2})
+    with pytest.raises(ConfigError, match=r"^my\.field\.x: "):
+        pm.create("executor", "sequential", {"x": 1}, field="my.field")
+
+
+def test_scoring_ranks_stored_trials_without_an_experiment():
+    from nasforge.core import scoring
+    from nasforge.core.config import validate_config
+    from nasforge.core.records import Architecture, Trial, TrialState
+
+    config = validate_config({"name": "s", "space": {"choices": [{"name": "x", "values": [1, 2, 3]}]}, "evaluator": {"name": "function", "options": {"function": "math:fabs"}},
+                              "objectives": [{"metric": "acc", "direction": "maximize"}, {"metric": "ms", "direction": "minimize"}]})
+
+    def trial(n, acc, ms, fidelity=None):
+        return Trial(number=n, architecture=Architecture({"x": n}), state=TrialState.COMPLETE, metrics={"acc": acc, "ms": ms}, fidelity=fidelity)
+
+    trials = [trial(0, 0.9, 5.0), trial(1, 0.8, 1.0), trial(2, 0.7, 3.0), trial(3, 0.99, 9.0, fidelity=1.0)]
+    assert scoring.best_trial(config, trials).number == 0  # full fidelity beats a better low-fidelity score
+    assert [t.number for t in scoring.ranked(config, trials)] == [0, 1, 2, 3]
+    assert [t.number for t in scoring.pareto_trials(config, trials)] == [0, 1]  # trial 2 is dominated by 1
+    assert scoring.observation(config, trials[1]).objectives == (0.8, -1.0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata as _md
 
-__version__ = "0.1.0"
+__version__ = _md.version("nasforge-nni")  # the one version source is pyproject.toml
 
 #: The one NNI release this plugin supports.
 NNI_VERSION = "3.0"

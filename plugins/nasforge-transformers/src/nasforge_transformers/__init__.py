@@ -28,6 +28,8 @@ Foundation API (each module's docstring has the details):
   built in-process for tests.
 """
 
+from importlib.metadata import version as _version
+
 from nasforge_transformers.data import (
     EncodedTexts,
     TextClassificationData,
@@ -52,7 +54,7 @@ from nasforge_transformers.training import (
     teacher_logits,
 )
 
-__version__ = "0.1.0"
+__version__ = _version("nasforge-transformers")  # the one version source is pyproject.toml
 
 __all__ = [
     "MINILM",

@@ -91,11 +91,10 @@ def _latency(config: Any) -> str:
 
 
 def _ranked(experiment: Any, complete: list[Trial]) -> list[Trial]:
-    """Complete, feasible trials, best first: highest fidelity first (a 12-epoch score does not
-    compete with a 200-epoch one), then by the first objective."""
-    scored = [(t, experiment.observation(t).score) for t in complete]
-    ranked = sorted(((t, s) for t, s in scored if s is not None), key=lambda ts: (-(float("inf") if ts[0].fidelity is None else ts[0].fidelity), -ts[1], ts[0].number))
-    return [t for t, _ in ranked]
+    """Complete, feasible trials, best first (:func:`nasforge.core.scoring.ranked`)."""
+    from nasforge.core.scoring import ranked
+
+    return ranked(experiment.config, complete)
 
 
 def _infeasible(config: Any, complete: Sequence[Trial]) -> dict[int, str]:
@@ -373,8 +372,8 @@ class StatusCommand:
         parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
     def run(self, args: argparse.Namespace) -> int:
+        from nasforge.core import scoring
         from nasforge.core.config import validate_config
-        from nasforge.core.experiment import Experiment
         from nasforge.core.store import Store
 
         with Store(args.directory, read_only=True) as store:
@@ -387,11 +386,9 @@ class StatusCommand:
         if raw is None:
             raise UserError(f"{args.directory!r} has no stored config")
         config = validate_config(raw)
-        view = Experiment.__new__(Experiment)  # just enough of an Experiment to score trials
-        view.config = config
         complete = [t for t in trials if t.state is TrialState.COMPLETE]
-        ranked = _ranked(view, complete)
-        pareto = view.pareto_trials(complete) if len(config.objectives) > 1 else []
+        ranked = scoring.ranked(config, complete)
+        pareto = scoring.pareto_trials(config, complete) if len(config.objectives) > 1 else []
         counts = {s.value: sum(1 for t in trials if t.state is s) for s in TrialState}
         infeasible = _infeasible(config, complete)
         if args.json:

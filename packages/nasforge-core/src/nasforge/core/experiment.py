@@ -15,7 +15,6 @@ stored state.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
@@ -29,13 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nasforge.core import scoring
 from nasforge.core.config import ExperimentConfig, validate_config
 from nasforge.core.errors import ConfigError, NasforgeError, PluginError, StorageError, TrialFailed, TrialPruned, UserError
 from nasforge.core.evaluator import Evaluator, TrialContext, evaluate_trial  # noqa: F401 - evaluate_trial: its old home
 from nasforge.core.executor import Executor
 from nasforge.core.lock import LOCK_NAME, ExperimentLock
-from nasforge.core.pareto import pareto_front
-from nasforge.core.plugins import PluginManager, get_plugin_manager
+from nasforge.core.plugins import PluginManager, get_plugin_manager, instantiate  # instantiate: its old home
 from nasforge.core.records import Observation, Trial, TrialState
 from nasforge.core.report import write_report
 from nasforge.core.space import SearchSpace
@@ -68,35 +67,6 @@ class ExperimentResult:
             "best": None if self.best is None else self.best.to_dict(),
             "pareto": [t.to_dict() for t in self.pareto],
         }
-
-
-def instantiate(cls: Any, args: tuple[Any, ...], options: dict[str, Any], field_name: str, label: str) -> Any:
-    """Call ``cls(*args, **options)``, turning unknown or wrong options into a :class:`ConfigError`."""
-    try:
-        sig = inspect.signature(cls)
-    except (TypeError, ValueError):
-        sig = None
-    if sig is not None:
-        params = list(sig.parameters.values())[len(args) :]
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        known = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-        if not takes_any:
-            for key in options:
-                if key not in known:
-                    import difflib
-
-                    hint = difflib.get_close_matches(key, known, n=1)
-                    did = f" (did you mean {hint[0]!r}?)" if hint else ""
-                    raise ConfigError(f"{field_name}.{key}", f"unknown option for {label}{did}; it takes: {', '.join(known) or 'no options'}")
-        missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY) and p.name not in options]
-        if missing:
-            raise ConfigError(f"{field_name}.{missing[0]}", f"{label} needs option {missing[0]!r}")
-    try:
-        return cls(*args, **options)
-    except UserError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(field_name, f"{label}: {exc}") from None
 
 
 def build_space(config: ExperimentConfig, pm: PluginManager) -> SearchSpace:
@@ -273,24 +243,8 @@ class Experiment:
 
     # -- what the loop tells strategies --------------------------------------------------------
     def observation(self, trial: Trial) -> Observation:
-        metrics = dict(trial.metrics)
-        complete = trial.state is TrialState.COMPLETE
-        objectives: tuple[float, ...] = ()
-        if complete:
-            values = [metrics.get(o.metric, math.nan) * o.sign for o in self.config.objectives]
-            objectives = tuple(values)
-        feasible = complete and all(c.violation(metrics) == 0 for c in self.config.constraints)
-        score = objectives[0] if complete and feasible and objectives and math.isfinite(objectives[0]) else None
-        return Observation(
-            architecture=trial.architecture,
-            score=score,
-            objectives=objectives,
-            feasible=feasible,
-            state=trial.state,
-            fidelity=trial.fidelity,
-            trial_number=trial.number,
-            metrics=metrics,
-        )
+        """What the strategy is told about ``trial`` (:func:`nasforge.core.scoring.observation`)."""
+        return scoring.observation(self.config, trial)
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> ExperimentResult:
@@ -599,21 +553,11 @@ class Experiment:
     # -- results --------------------------------------------------------------------------------
     def best_trial(self, trials: list[Trial] | None = None) -> Trial | None:
         """The best complete, feasible trial at the highest fidelity reached (first objective)."""
-        candidates = [(t, self.observation(t)) for t in (trials if trials is not None else self.store.trials((TrialState.COMPLETE,)))]
-        candidates = [(t, o) for t, o in candidates if o.score is not None]
-        if not candidates:
-            return None
-        return max(candidates, key=lambda to: (math.inf if to[0].fidelity is None else to[0].fidelity, to[1].score, -to[0].number))[0]
+        return scoring.best_trial(self.config, trials if trials is not None else self.store.trials((TrialState.COMPLETE,)))
 
     def pareto_trials(self, trials: list[Trial] | None = None) -> list[Trial]:
-        complete = [t for t in (trials if trials is not None else self.store.trials((TrialState.COMPLETE,)))]
-        feasible = [(t, o) for t, o in ((t, self.observation(t)) for t in complete) if o.feasible and all(map(math.isfinite, o.objectives))]
-        if not feasible:
-            return []
-        top = max(math.inf if t.fidelity is None else t.fidelity for t, _ in feasible)
-        feasible = [(t, o) for t, o in feasible if (math.inf if t.fidelity is None else t.fidelity) == top]
-        front = pareto_front([o.objectives for _, o in feasible])
-        return sorted((feasible[i][0] for i in front), key=lambda t: -self.observation(t).objectives[0])
+        """The Pareto front (:func:`nasforge.core.scoring.pareto_trials`)."""
+        return scoring.pareto_trials(self.config, trials if trials is not None else self.store.trials((TrialState.COMPLETE,)))
 
     def result(self) -> ExperimentResult:
         trials = self.store.trials()

@@ -28,14 +28,14 @@ import inspect
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from nasforge.core import hookspecs
-from nasforge.core.errors import PluginError, UnknownComponentError, UserError
+from nasforge.core.errors import ConfigError, PluginError, UnknownComponentError, UserError
 
 ENTRY_POINT_GROUP = "nasforge"
 DISABLE_AUTOLOAD_ENV = "NASFORGE_DISABLE_PLUGIN_AUTOLOAD"
@@ -333,6 +333,15 @@ class PluginManager:
             raise UnknownComponentError(f"unknown {kind} {name!r}{hint}; available: {available}{provider}{broken}")
         return found[name].obj
 
+    def create(self, kind: str, name: str, options: Mapping[str, Any] | None = None, args: tuple[Any, ...] = (), field: str | None = None) -> Any:
+        """Construct the component ``name`` of ``kind`` as ``obj(*args, **options)``.
+
+        Options are checked against the constructor's signature first: an unknown option (with a
+        "did you mean"), a missing required one, or a constructor's ``TypeError``/``ValueError``
+        is a :class:`~nasforge.core.errors.ConfigError` naming ``field`` (default ``<kind>.<name>``).
+        """
+        return instantiate(self.get(kind, name), tuple(args), dict(options or {}), field or f"{kind}.{name}", f"{kind.replace('_', ' ')} {name!r}")
+
     # -- lifecycle ------------------------------------------------------------------------------
     def call_lifecycle(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a lifecycle hook through pluggy (``pm.hook.<name>(**kwargs)``) and return its results.
@@ -356,6 +365,35 @@ class PluginManager:
             out(f"hook {hook_name} {'raised ' + type(error).__name__ + ': ' + str(error) if error is not None else 'done'}")
 
         return self._pm.add_hookcall_monitoring(before, after)
+
+def instantiate(cls: Any, args: tuple[Any, ...], options: dict[str, Any], field_name: str, label: str) -> Any:
+    """Call ``cls(*args, **options)``, turning unknown or wrong options into a :class:`ConfigError`."""
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None:
+        params = list(sig.parameters.values())[len(args) :]
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        known = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        if not takes_any:
+            for key in options:
+                if key not in known:
+                    import difflib
+
+                    hint = difflib.get_close_matches(key, known, n=1)
+                    did = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    raise ConfigError(f"{field_name}.{key}", f"unknown option for {label}{did}; it takes: {', '.join(known) or 'no options'}")
+        missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY) and p.name not in options]
+        if missing:
+            raise ConfigError(f"{field_name}.{missing[0]}", f"{label} needs option {missing[0]!r}")
+    try:
+        return cls(*args, **options)
+    except UserError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(field_name, f"{label}: {exc}") from None
+
 
 def _first_line(obj: Any) -> str:
     doc = getattr(obj, "__doc__", None) or ""

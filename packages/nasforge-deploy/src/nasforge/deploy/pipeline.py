@@ -277,7 +277,7 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
             models.append((label, load_compressed(saved_file).eval(), dict(done.get("report", {}))))
             continue
         _log(f"trial {trial.number}: compressing with {label}")
-        compressor = _instantiate(experiment.pm.get("compressor", variant.name), variant, label)
+        compressor = experiment.pm.create("compressor", variant.name, variant.options, field=f"compress.variants[{label}].options")
         cspec = None
         if trained.builder is not None and trained.architecture is not None and trained.input_shape is not None and trained.num_classes is not None:
             cspec = CompressionSpec(space=trained.builder, architecture=dict(trained.architecture), input_shape=tuple(trained.input_shape), num_classes=trained.num_classes)
@@ -434,12 +434,6 @@ def _name(row: dict[str, Any]) -> str:
     return row["variant"] if fmt is None else f"{row['variant']} {fmt.removeprefix('onnx-') if fmt != 'onnx' else 'fp32'}"
 
 
-def _instantiate(cls: Any, variant: Variant, label: str) -> Any:
-    from nasforge.core.experiment import instantiate
-
-    return instantiate(cls, (), dict(variant.options), f"compress.variants[{label}].options", f"compressor {variant.name!r}")
-
-
 def summary_table(rows: list[dict[str, Any]]) -> Any:
     """One row per exported file (uncompressed first), dominated files marked, the recommended one named."""
     from rich.console import Group
@@ -447,6 +441,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Any:
 
     from nasforge.core.formatting import human
 
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per exported file: the uncompressed model first, then each variant."""
     several = len({r["trial"] for r in rows}) > 1
     table = Table(title="Deployable models: test accuracy, onnxruntime CPU latency at batch 1", title_justify="left")
     metric = rows[0].get("metric", "accuracy") if rows else "accuracy"

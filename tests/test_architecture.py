@@ -126,10 +126,12 @@ def _violations(dist: str) -> list[str]:
     declared = _declared(dist)
     out = []
     for path, module in _sources(dist):
+        seen = set()
         for target, line in runtime_imports(path, module):
             owner = _owner(target)
-            if owner is None or owner == dist:
+            if owner is None or owner == dist or (line, owner) in seen:
                 continue
+            seen.add((line, owner))
             where = f"{path.relative_to(ROOT)}:{line} imports {target} ({owner})"
             if owner not in allowed:
                 out.append(f"{where}: {dist} must not import {owner}")

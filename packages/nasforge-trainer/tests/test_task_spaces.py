@@ -8,10 +8,10 @@ import torch
 
 from nasforge.core.errors import ConfigError
 from nasforge.trainer.models import build_model
+from nasforge.trainer.task import TokenClassificationTask
 from nasforge.trainer.tasks.recsys import ImplicitFeedbackTask, ncf_space
 from nasforge.trainer.tasks.speech import crnn_space
 from nasforge.trainer.tasks.text import text_space
-from nasforge.trainer.task import TokenClassificationTask
 
 CASES = {
     # space factory, input shape, classes, builder options, example input, expected output shape

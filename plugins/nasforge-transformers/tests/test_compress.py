@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nasforge.compression.testing import COMPRESSOR_CHECKS, run_check
 from nasforge.core.errors import UserError
 from nasforge.core.plugins import get_plugin_manager
-from nasforge.compression.testing import COMPRESSOR_CHECKS, run_check
 from nasforge_transformers import perplexity
 from nasforge_transformers.compress import FFNPruner, HeadPruner, LayerDropper, gradient_scores, keep_top, layer_units
 from nasforge_transformers.extract import shape_of

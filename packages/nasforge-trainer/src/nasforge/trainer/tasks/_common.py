@@ -115,7 +115,7 @@ def choice_values(field: str, values: Any, kind: type | tuple[type, ...], check:
         raise ConfigError(f"space.options.{field}", f"must be a non-empty list, got {values!r}")
     out = []
     for v in values:
-        if isinstance(v, bool) and kind is not bool or not isinstance(v, kind) or (check is not None and not check(v)):
+        if (isinstance(v, bool) and kind is not bool) or not isinstance(v, kind) or (check is not None and not check(v)):
             raise ConfigError(f"space.options.{field}", f"invalid value {v!r}")
         if v not in out:
             out.append(v)

@@ -174,3 +174,32 @@ def test_scoring_ranks_stored_trials_without_an_experiment():
     assert [t.number for t in scoring.ranked(config, trials)] == [0, 1, 2, 3]
     assert [t.number for t in scoring.pareto_trials(config, trials)] == [0, 1]  # trial 2 is dominated by 1
     assert scoring.observation(config, trials[1]).objectives == (0.8, -1.0)
+
+
+def test_tables_show_the_metrics_plugins_name_and_links_they_give(tmp_path, capsys):
+    """Core's CLI knows no evaluator's metric names or folders: plugins name them through hooks."""
+    from nasforge.core.cli import main
+
+    plugin = types.ModuleType("nasforge_links_plugin")
+    plugin.nasforge_summary_metrics = hookimpl(lambda config: ["bonus", "never_reported"])
+    plugin.nasforge_experiment_links = hookimpl(lambda experiment: [f"look at {experiment.directory.name}/extra"])
+    sys.modules["nasforge_links_plugin"] = plugin
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "name: links\nspace: {choices: [{name: x, values: [1, 2]}]}\nstrategy: {name: seeded_random}\n"
+        "evaluator: {name: function, options: {function: 'nasforge_links_fn:score'}}\nobjectives: [{metric: y, direction: maximize}]\n"
+        f"budget: {{trials: 2}}\noutput: {tmp_path}\nplugins: [nasforge_test_plugin, nasforge_links_plugin]\n"
+    )
+    (tmp_path / "nasforge_links_fn.py").write_text("def score(arch):\n    return {'y': arch['x'], 'bonus': 10 * arch['x'], 'hidden': 1.0}\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main(["run", str(config), "--quiet"]) == 0
+    finally:
+        from nasforge.core.plugins import get_plugin_manager
+
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("nasforge_links_plugin", None)
+        get_plugin_manager().unregister("nasforge_links_plugin")
+    out = capsys.readouterr().out
+    assert "bonus" in out and "hidden" not in out and "never_reported" not in out
+    assert "/extra" in out and "look at links-" in out

@@ -38,7 +38,6 @@ EXIT_TERMINATED = 143
 console = Console()
 
 # Metrics shown in tables when present, in this order, after the objectives.
-SHOWN_METRICS = ("accuracy", "test_accuracy", "params", "flops", "latency_ms", "peak_memory_mb")
 
 
 def format_architecture(trial: Trial) -> str:
@@ -116,9 +115,11 @@ def _count_text(trials: Sequence[Trial], infeasible: Mapping[int, str]) -> str:
 
 
 def _metric_columns(config: Any, trials: list[Trial]) -> list[str]:
+    """The objectives, then the metrics plugins name with ``nasforge_summary_metrics`` that the trials report."""
     columns = [o.metric for o in config.objectives]
     present = set().union(*(t.metrics for t in trials)) if trials else set()
-    columns += [m for m in SHOWN_METRICS if m in present and m not in columns]
+    shown = [m for names in reversed(get_plugin_manager().call_lifecycle("nasforge_summary_metrics", config=config)) for m in names or ()]
+    columns += [m for m in dict.fromkeys(shown) if m in present and m not in columns]
     return columns
 
 
@@ -142,9 +143,7 @@ def print_summary(experiment: Any, result: Any, top: int = 5) -> None:
         console.print(escape(section) if isinstance(section, str) else section, soft_wrap=isinstance(section, str))
     console.print(f"experiment folder: [bold]{escape(str(experiment.directory))}[/]", soft_wrap=True)
     hints = [f"nasforge status {experiment.directory}", f"nasforge report {experiment.directory} --serve"]
-    tensorboard = experiment.directory / "tensorboard"
-    if tensorboard.is_dir() or any((experiment.directory / "trials").glob("*/tensorboard")):
-        hints.append(f"tensorboard --logdir {experiment.directory}")
+    hints += [line for lines in reversed(experiment.pm.call_lifecycle("nasforge_experiment_links", experiment=experiment)) for line in lines or ()]
     console.print(escape("inspect: " + "   |   ".join(hints)), soft_wrap=True)
 
 

@@ -628,8 +628,7 @@ def _remove_new_folder(directory: Path, keep_folder: bool = False) -> None:
 
     for name in ("nasforge.db", "nasforge.db-wal", "nasforge.db-shm", "config.yaml"):
         (directory / name).unlink(missing_ok=True)
-    for sub in ("trials", "tensorboard"):
-        shutil.rmtree(directory / sub, ignore_errors=True)
+    shutil.rmtree(directory / "trials", ignore_errors=True)
     if keep_folder:
         return
     try:

@@ -129,6 +129,27 @@ def nasforge_register_commands(register: Register) -> None:
     """
 
 
+# -- presentation hooks: what the command line shows ---------------------------------------------
+@hookspec
+def nasforge_summary_metrics(config: Any) -> list[str]:
+    """Name the metrics worth a column in the tables of ``nasforge run`` and ``nasforge status``.
+
+    The tables show the objectives, then every metric returned here (in plugin order) that the
+    trials actually report, so a plugin may name metrics of its evaluators unconditionally.
+
+    :param config: the experiment's :class:`~nasforge.core.config.ExperimentConfig`.
+    """
+
+
+@hookspec
+def nasforge_experiment_links(experiment: Experiment) -> list[str]:
+    """Lines telling the user where else to look at a finished experiment (printed after its summary).
+
+    :param experiment: the experiment; e.g. the trainer returns
+        ``tensorboard --logdir <experiment folder>`` when TensorBoard logs were written.
+    """
+
+
 # -- lifecycle hooks: what happens around an experiment and its trials -------------------------
 @hookspec
 def nasforge_check_config(config: ExperimentConfig, plugin_manager: PluginManager) -> None:

@@ -436,10 +436,7 @@ def _name(row: dict[str, Any]) -> str:
 
 def summary_table(rows: list[dict[str, Any]]) -> Any:
     """One row per exported file (uncompressed first), dominated files marked, the recommended one named."""
-    from rich.console import Group
-    from rich.text import Text
 
-    from nasforge.core.formatting import human
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
     """One row per exported file: the uncompressed model first, then each variant."""

@@ -59,6 +59,23 @@ def nasforge_register_deploy_adapters(register: Any) -> None:
     register("trainer", "nasforge.trainer.deploy:TrainerDeployment", "Reload trainer checkpoints (model.pt/model.json) with the search's data split for compression and export")
 
 
+#: Columns of the run/status tables, when the trials report them (after the objectives).
+SUMMARY_METRICS = ["accuracy", "test_accuracy", "params", "flops", "latency_ms", "peak_memory_mb"]
+
+
+@hookimpl
+def nasforge_summary_metrics(config: Any) -> list[str]:
+    return SUMMARY_METRICS
+
+
+@hookimpl
+def nasforge_experiment_links(experiment: Any) -> list[str]:
+    directory = experiment.directory  # the experiment-wide view and every trial's curves
+    if (directory / "tensorboard").is_dir() or any((directory / "trials").glob("*/tensorboard")):
+        return [f"tensorboard --logdir {directory}"]
+    return []
+
+
 @hookimpl
 def nasforge_after_trial(experiment: Any, trial: Any) -> None:
     from nasforge.trainer import tensorboard

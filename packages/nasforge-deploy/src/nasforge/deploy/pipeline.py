@@ -436,10 +436,11 @@ def _name(row: dict[str, Any]) -> str:
 
 def summary_table(rows: list[dict[str, Any]]) -> Any:
     """One row per exported file (uncompressed first), dominated files marked, the recommended one named."""
+    from rich.console import Group
+    from rich.text import Text
 
+    from nasforge.core.formatting import human
 
-def summary_table(rows: list[dict[str, Any]]) -> Table:
-    """One row per exported file: the uncompressed model first, then each variant."""
     several = len({r["trial"] for r in rows}) > 1
     table = Table(title="Deployable models: test accuracy, onnxruntime CPU latency at batch 1", title_justify="left")
     metric = rows[0].get("metric", "accuracy") if rows else "accuracy"

@@ -140,6 +140,8 @@ class ExportCommand:
 
 def load_module_file(path: str | Path) -> Any:
     """A whole ``torch.nn.Module`` saved with ``torch.save`` (what ``nasforge compress`` writes)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--model {path} does not exist")
@@ -150,7 +152,7 @@ def load_module_file(path: str | Path) -> Any:
     return obj.eval()
 
 
-def bench_comparison(files: dict[str, Path], sample: torch.Tensor, threads: int = 1, runs: int = 50) -> Any:
+def bench_comparison(files: dict[str, Path], sample: Any, threads: int = 1, runs: int = 50) -> Any:
     """A table of every written file's onnxruntime latency at batch 1, timed interleaved."""
     from rich.table import Table
 

@@ -6,7 +6,9 @@ strategies, evaluators and the rest through these same hooks.
 
 Provider hooks (``nasforge_register_*``) receive a ``register`` callback; each call adds one
 named component. Registering a name that another plugin already took is an error naming both.
-Lifecycle hooks are called around every trial and experiment, in registration order.
+Lifecycle hooks are called around every trial and experiment. Every hook is called through pluggy
+(``pm.hook.<name>(...)``): implementations run last-registered first, ``@hookimpl(tryfirst=True)``
+/ ``trylast=True`` reorder them, and ``@hookimpl(wrapper=True)`` wraps the others, as in pytest.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def severity_value(table: Mapping[str, Sequence[float]], name: str, severity: in
 
 
 def _gaussian_kernel(sigma: float) -> torch.Tensor:
-    radius = max(1, int(round(3 * sigma)))
+    radius = max(1, round(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     k = torch.exp(-(x**2) / (2 * sigma**2))
     return k / k.sum()

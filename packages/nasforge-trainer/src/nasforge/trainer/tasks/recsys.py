@@ -314,7 +314,7 @@ def load_movielens_ratings(
 
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(base))
-    n_valid = max(1, int(round(check_fraction("valid_fraction", valid_fraction) * len(base))))
+    n_valid = max(1, round(check_fraction("valid_fraction", valid_fraction) * len(base)))
     valid_idx, train_idx = perm[:n_valid], perm[n_valid:]
     x, r = pairs(base), torch.from_numpy(base[:, 2]).float()
     mean = float(r[train_idx].mean())

@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -468,7 +468,7 @@ class TextClassifier(nn.Module):
     and from attention; the first position always counts, so an all-padding row stays finite.
     """
 
-    onnx_dynamic_dims = {1: "sequence"}
+    onnx_dynamic_dims: ClassVar[dict[int, str]] = {1: "sequence"}
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder: str, hidden: int, layers: int, pooling: str, dropout: float,
                  num_classes: int, kernels: Sequence[int] = (3, 4, 5), bidirectional: bool = False, heads: int = 2) -> None:

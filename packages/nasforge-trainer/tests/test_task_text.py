@@ -127,7 +127,7 @@ def test_every_encoder_learns_the_toy_task_and_ignores_padding(arch, toy_csv):
     assert torch.allclose(model(x), model(padded), atol=1e-5)  # padding changes nothing
 
 
-@pytest.mark.parametrize("arch", [ARCHS[1], ARCHS[3]], ids=lambda a: a["encoder"])
+@pytest.mark.parametrize("arch", [ARCHS[0], ARCHS[1], ARCHS[3]], ids=lambda a: a["encoder"])
 def test_recurrent_and_attention_models_export_with_dynamic_batch_and_sequence(arch, tmp_path):
     from nasforge.export import export_onnx
     from nasforge.export.parity import check_parity

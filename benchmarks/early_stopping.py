@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -61,7 +62,7 @@ def main() -> None:
             start = time.perf_counter()
             fields = {"early_stopping": rule} if rule else {}
             result = nf.run(
-                name=f"es-{name}", space={"name": "cnn"}, strategy="random", seed=args.seed, budget={"trials": args.trials},
+                name="es-" + re.sub(r"[^A-Za-z0-9_.\-]", "-", name), space={"name": "cnn"}, strategy="random", seed=args.seed, budget={"trials": args.trials},
                 evaluator={"name": "trainer", "options": {"dataset": "digits", "epochs": args.epochs, "threads": 1, "measure_latency": False}},
                 output=str(Path(tmp) / name), **fields,
             )

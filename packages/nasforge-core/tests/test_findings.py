@@ -152,17 +152,25 @@ def test_plugins_lists_one_line_per_component_without_markup_and_filters_by_kind
     assert exit_info.value.code == 2 and "choose from" in capsys.readouterr().err
 
 
-def test_the_summary_suggests_tensorboard_only_when_the_run_wrote_its_logs(tmp_path, pm, capsys):
-    import shutil
-
+def test_the_summary_prints_the_links_plugins_give_for_the_experiment(tmp_path, pm, capsys):
+    """Core names no artefact folder itself: the hints come from nasforge_experiment_links."""
     from nasforge.core.cli import print_summary
+    from nasforge.core.hookspecs import hookimpl
+
+    class Links:
+        @hookimpl
+        def nasforge_experiment_links(self, experiment):
+            return [f"viewer --open {experiment.directory / 'logs'}"] if (experiment.directory / "logs").is_dir() else []
 
     experiment, result = _run(tmp_path, pm, budget={"trials": 2})
-    shutil.rmtree(experiment.directory / "tensorboard", ignore_errors=True)  # written only where nasforge-trainer's logger is installed
-    capsys.readouterr()
-    print_summary(experiment, result)
-    out = capsys.readouterr().out
-    assert "tensorboard" not in out and "nasforge status" in out
-    (experiment.directory / "tensorboard").mkdir()
-    print_summary(experiment, result)
-    assert "tensorboard --logdir" in capsys.readouterr().out
+    pm.register(Links(), name="links-test")
+    try:
+        capsys.readouterr()
+        print_summary(experiment, result)
+        out = capsys.readouterr().out
+        assert "viewer --open" not in out and "nasforge status" in out
+        (experiment.directory / "logs").mkdir()
+        print_summary(experiment, result)
+        assert "viewer --open" in capsys.readouterr().out
+    finally:
+        pm.unregister(name="links-test")

@@ -63,7 +63,8 @@ def trials_table(title: str, trials: list[Trial], metrics: Sequence[str], latenc
     """
     from rich.console import Group
 
-    table = Table(title=escape(title), title_justify="left")
+    # min_width: a narrow table (few metric columns) must not wrap its title mid-sentence
+    table = Table(title=escape(title), title_justify="left", min_width=len(title))
     table.add_column("trial", justify="right", no_wrap=True)
     for m in metrics:
         table.add_column(escape(metric_label(m, latency)), justify="right", no_wrap=True)

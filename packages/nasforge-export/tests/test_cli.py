@@ -148,7 +148,11 @@ def test_export_bench_prints_an_interleaved_comparison_and_takes_a_saved_module(
     model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     saved = tmp_path / "small.pt"
     torch.save(model, saved)
-    code = cli_main(["export", "--model", str(saved), "--input-shape", "6", "--output", str(tmp_path / "out"), "--fp16", "--bench", "--exporter", "torchscript"])
+    # a whole pickled module can run code while it loads: refused unless the user says they trust it
+    assert cli_main(["export", "--model", str(saved), "--input-shape", "6", "--output", str(tmp_path / "out")]) == 2
+    assert "--trust-pickle" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    code = cli_main(["export", "--model", str(saved), "--trust-pickle", "--input-shape", "6", "--output", str(tmp_path / "out"), "--fp16", "--bench",
+                     "--exporter", "torchscript"])
     assert code == 0
     out = capsys.readouterr().out
     assert "interleaved" in out and "speedup vs fp32" in out and "small.onnx" in out and "small" in out and "± ms" in out

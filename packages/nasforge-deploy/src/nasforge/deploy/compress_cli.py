@@ -162,7 +162,7 @@ class CompressCommand:
         data.add_argument("--alpha", type=float, default=0.9)
         data.add_argument("--seed", type=int, default=0)
         out = parser.add_argument_group("output")
-        out.add_argument("--out", "--output", dest="output", required=True, help="where to write the compressed model (export it next with 'nasforge export --model FILE')")
+        out.add_argument("--out", "--output", dest="output", required=True, help="where to write the compressed model (export it next with 'nasforge export --model FILE --trust-pickle')")
         out.add_argument("--save", choices=("module", "state_dict"), default=None,
                          help="state dict + architecture (default for --space models; loads without running code) or the whole module as a pickle (default otherwise)")
         out.add_argument("--report", help="write the report as JSON here")

@@ -37,7 +37,9 @@ class ExportCommand:
     def configure(self, parser: argparse.ArgumentParser) -> None:
         """Add the export arguments."""
         parser.add_argument("--model-factory", help="'module:function' building the model, e.g. torchvision.models:resnet18")
-        parser.add_argument("--model", help="a whole saved torch module instead of a factory: what 'nasforge compress --out FILE' writes (torch.load, trusted files only)")
+        parser.add_argument("--model", help="a whole saved torch module instead of a factory: what 'nasforge compress --out FILE' writes (a pickle: needs --trust-pickle)")
+        parser.add_argument("--trust-pickle", action="store_true",
+                            help="allow --model to load a pickled module, which can run code stored in the file: only for files you made or trust")
         parser.add_argument("--model-kwargs", "--factory-kwargs", dest="model_kwargs", default="{}", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'')
         parser.add_argument("--checkpoint", help="state dict file (or a dict with 'state_dict'); 'module.' prefixes are stripped")
         parser.add_argument("--input-shape", required=True, help="per-sample input shape without the batch, e.g. 3,32,32")
@@ -83,7 +85,7 @@ class ExportCommand:
         if bool(args.model) == bool(args.model_factory):
             raise UserError("say which model to export: --model-factory module:function, or --model FILE.pt (a saved module, e.g. from 'nasforge compress')")
         if args.model:
-            model = load_module_file(args.model)
+            model = load_module_file(args.model, trust_pickle=args.trust_pickle)
             source: dict[str, Any] = {"model": str(args.model), "input_shape": list(shape)}
         else:
             model = build_model(args.model_factory, kwargs)
@@ -138,13 +140,20 @@ class ExportCommand:
         return EXIT_PARITY_FAILED if failed else 0
 
 
-def load_module_file(path: str | Path) -> Any:
-    """A whole ``torch.nn.Module`` saved with ``torch.save`` (what ``nasforge compress`` writes)."""
+def load_module_file(path: str | Path, trust_pickle: bool = False) -> Any:
+    """A whole ``torch.nn.Module`` saved with ``torch.save`` (what ``nasforge compress`` writes).
+
+    Loading a pickled module can run code stored in the file, so it is refused unless
+    ``trust_pickle`` says the user made the file or trusts whoever did (``--trust-pickle``).
+    """
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--model {path} does not exist")
+    if not trust_pickle:
+        raise UserError(f"--model {path} is a pickled module, and loading it would run code stored in the file; "
+                        "add --trust-pickle if you made the file or trust whoever did")
     obj = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(obj, torch.nn.Module):
         raise UserError(f"--model {path} holds a {type(obj).__name__}, not a saved module; write it with 'nasforge compress ... --save module' "

@@ -141,7 +141,7 @@ def test_a_trial_without_a_saved_model_is_retrained_with_its_own_seed(tmp_path, 
     assert experiment.evaluator.seeds[-1] == experiment.trial_seed(best.number)
 
 
-def test_an_evaluator_without_an_adapter_fails_before_any_trial(tmp_path, pm):
+def test_an_evaluator_without_an_adapter_fails_before_the_experiment_exists(tmp_path, pm):
     cfg = validate_config({
         "name": "no-adapter",
         "space": {"choices": [{"name": "x", "values": [1, 2]}]},
@@ -152,10 +152,10 @@ def test_an_evaluator_without_an_adapter_fails_before_any_trial(tmp_path, pm):
         "output": str(tmp_path),
         "export": ["onnx"],
     })
-    experiment = Experiment.create(cfg, plugin_manager=pm)
+    # checked by nasforge_check_config when the experiment is created: no folder, no trial
     with pytest.raises(ConfigError, match="evaluator 'function' registered no deploy adapter.*linear, trainer"):
-        experiment.run()
-    assert experiment.store.trials() == []
+        Experiment.create(cfg, plugin_manager=pm)
+    assert list(tmp_path.iterdir()) == []
 
 
 class _Flaky:

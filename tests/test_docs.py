@@ -63,11 +63,6 @@ def _anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-# Links to pages other contributors were writing when this test landed (trainer tasks, the
-# transformers benchmark section); listed so they stay visible, to be removed once present.
-IN_FLIGHT = {"docs/trainer.md -> tasks.md#robustness-as-a-metric", "docs/transformers.md -> benchmarks.md#transformers-shrinking-minilm-l6-for-sst-2 (no such heading)"}
-
-
 def test_every_relative_link_in_the_docs_points_to_a_file_and_heading_that_exist(root):
     broken = []
     for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
@@ -82,5 +77,4 @@ def test_every_relative_link_in_the_docs_points_to_a_file_and_heading_that_exist
                 anchors = {_anchor(line.lstrip("#")) for line in file.read_text().splitlines() if line.startswith("#")}
                 if fragment not in anchors:
                     broken.append(f"{page.relative_to(root)} -> {target} (no such heading)")
-    broken = [b for b in broken if b not in IN_FLIGHT]
     assert not broken, "broken links:\n" + "\n".join(broken)

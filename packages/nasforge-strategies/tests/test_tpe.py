@@ -30,12 +30,14 @@ def test_densities_of_a_conditional_choice_use_only_observations_where_it_is_act
         [
             {"name": "block", "values": ["plain", "fancy"]},
             {"name": "expansion", "type": "int", "low": 1, "high": 6, "when": {"block": "fancy"}},
+            {"name": "width", "type": "int", "low": 1, "high": 20},
         ]
     )
     tpe = TPE(space, seed=0)
-    for _ in range(20):
-        tell(tpe, Architecture(block="plain"), 1.0)
-    tell(tpe, Architecture(block="fancy", expansion=5), 0.5)
+    # 20 distinct architectures (a repeated one is kept once, at its latest/highest-fidelity result)
+    for width in range(1, 21):
+        tell(tpe, Architecture(block="plain", width=width), 1.0)
+    tell(tpe, Architecture(block="fancy", expansion=5, width=1), 0.5)
     probs = tpe._densities(tpe._counts)
     block = probs[0:2]
     expansion = probs[2:8]

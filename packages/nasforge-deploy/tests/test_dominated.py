@@ -1,5 +1,7 @@
 """The deploy table marks files another one beats and recommends one, robustly to timing noise."""
 
+import pytest
+
 from nasforge.deploy.pipeline import mark_dominated, summary_table
 
 
@@ -40,3 +42,27 @@ def test_the_summary_names_the_recommendation_and_the_dominated_files():
     console.print(summary_table(rows))
     text = console.export_text()
     assert "dominated by uncompressed fp32" in text and "recommended: uncompressed fp32" in text and "97.80%" in text
+
+
+@pytest.mark.parametrize("several", [False, True])
+def test_the_summary_keeps_every_number_readable_at_80_columns(several):
+    """A CI log or a pipe is 80 columns wide: the table once squeezed every column to nothing there."""
+    from rich.console import Console
+
+    rows = [_row("uncompressed", "onnx", 0.9889, 40.2, 0.0496, spread=0.0011), _row("uncompressed", "onnx-int8", 0.9805, 21.7, 0.0512),
+            _row("channel", "onnx", 0.8524, 18.3, 0.0371), _row("channel", "onnx-int8", 0.0, 0.0, 0.0)]
+    rows[3]["parity_error"] = "parity FAIL on 256 samples: max |diff| 2.12, argmax agreement 0.8828 (min 0.9) " + "x" * 120
+    if several:
+        for i, r in enumerate(rows):
+            r["trial"] = 100 + i % 2
+    for r in rows[:3]:
+        r["speedup"] = 0.0496 / r["ort_latency_ms"]
+        r["ort_threads"] = 1
+    mark_dominated(rows)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(summary_table(rows))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for value in ("98.89%", "98.05%", "85.24%", "40.2", "21.7", "0.0496 ±2%", "0.0371", "1.34x", "recommended", "parity", "argmax agreement 0.8828"):
+        assert value in text, value
+    assert "uncompressed" in text and "channel" in text and "…" not in text

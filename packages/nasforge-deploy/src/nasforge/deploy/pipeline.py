@@ -435,37 +435,57 @@ def _name(row: dict[str, Any]) -> str:
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Any:
-    """One row per exported file (uncompressed first), dominated files marked, the recommended one named."""
+    """One row per exported file (uncompressed first), dominated files marked, the recommended one named.
+
+    It fits an 80-column terminal or CI log: the numbers never wrap, the model names may, and what
+    needs a sentence (which file dominates, why a parity check failed, why one is recommended) is
+    printed under the table instead of in a cell that would squeeze every other column away.
+    """
     from rich.console import Group
     from rich.text import Text
 
     from nasforge.core.formatting import human
 
     several = len({r["trial"] for r in rows}) > 1
-    table = Table(title="Deployable models: test accuracy, onnxruntime CPU latency at batch 1", title_justify="left")
+    table = Table(title="Deployable models: test accuracy, onnxruntime CPU latency at batch 1", title_justify="left",
+                  box=None, padding=(0, 1), pad_edge=False, header_style="bold underline")
     metric = rows[0].get("metric", "accuracy") if rows else "accuracy"
-    columns = (["trial"] if several else []) + ["model", "acc %" if metric == "accuracy" else metric, "params", "FLOPs", "KB", "ort ms", "± ms", "speedup", ""]
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("model", "") else "right", no_wrap=True)
+    if several:
+        table.add_column("trial", justify="right", no_wrap=True)
+    words = [w for r in rows for w in _name(r).split()]
+    table.add_column("model", min_width=max([5, *map(len, words)]))  # wraps between words, never inside one
+    for col in ("acc %" if metric == "accuracy" else metric, "params", "FLOPs", "KB", "ort ms", "speedup"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("", min_width=len("recommended"))
+    notes = []
     for r in rows:
         name = _name(r)
+        lead = [str(r["trial"])] if several else []
+        where = f" (trial {r['trial']})" if several else ""
         if "parity_error" in r:
-            table.add_row(*([str(r["trial"])] if several else []), name, "parity check failed: not exported", *[""] * 7)
+            table.add_row(*lead, name, *["-"] * 6, "parity failed", style="dim")
+            notes.append(f"{name}{where}: not exported, the ONNX file failed its parity check: {r['parity_error']}")
             continue
-        verdict = "recommended" if r.get("recommended") else (f"dominated by {r['dominated_by']}" if r.get("dominated") else "")
-        cells = [
+        if r.get("dominated"):
+            notes.append(f"{name}{where} is dominated by {r['dominated_by']}: "
+                         "that file is no less accurate, no larger and no slower, and better on one of them")
+        latency = human(r.get("ort_latency_ms"))
+        if r.get("latency_spread_ms") is not None and r.get("ort_latency_ms"):
+            latency += f" ±{100 * r['latency_spread_ms'] / r['ort_latency_ms']:.0f}%"
+        table.add_row(
+            *lead,
             name,
             human(r.get("accuracy", r["torch_test_accuracy"]), metric),
             human(r["params"]),
             human(r["flops"]),
             human(r.get("file_kb")),
-            human(r.get("ort_latency_ms")),
-            human(r.get("latency_spread_ms")),
+            latency,
             f"{human(r['speedup'])}x" if "speedup" in r else "-",
-            verdict,
-        ]
-        table.add_row(*([str(r["trial"])] if several else []), *cells, style="dim" if r.get("dominated") else ("bold" if r.get("recommended") else None))
-    table.caption = (f"latency: onnxruntime, every file timed in one interleaved loop (3 rounds; ± is the range of the round medians); "
-                     f"speedup vs the uncompressed fp32 ONNX file; intra_op_num_threads={rows[0].get('ort_threads', '-')}")
+            "recommended" if r.get("recommended") else ("dominated" if r.get("dominated") else ""),
+            style="dim" if r.get("dominated") else ("bold" if r.get("recommended") else None),
+        )
+    how = (f"ort ms: onnxruntime, intra_op_num_threads={rows[0].get('ort_threads', '-') if rows else '-'}, every file timed in one interleaved loop; "
+           "± is the range of the round medians; speedup vs the uncompressed fp32 ONNX file")
     reason = next((r["recommendation"] for r in rows if r.get("recommendation")), None)
-    return Group(table, Text(f"recommended: {reason}")) if reason else table
+    lines = [Text(line) for line in [how, *notes] + ([f"recommended: {reason}"] if reason else [])]
+    return Group(table, *lines)

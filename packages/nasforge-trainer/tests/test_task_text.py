@@ -140,3 +140,38 @@ def test_recurrent_and_attention_models_export_with_dynamic_batch_and_sequence(a
         x = torch.randint(2, 50, shape)
         report = check_parity(model, exported.path, x, raise_on_failure=False)
         assert report.passed, (shape, report.summary())
+
+
+def test_bucketed_batches_cover_every_text_once_with_less_padding():
+    texts = [" ".join(["w"] * (1 + (i * 7) % 40)) for i in range(400)]
+    from nasforge.trainer.data import make_loader
+    from nasforge.trainer.tasks.text import make_text_splits
+
+    splits = make_text_splits(texts, [str(i % 2) for i in range(400)], None, None, max_length=40, test_fraction=0.1, valid_fraction=0.1)
+    train = splits.train
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    bucketed = train.bucket(order, 16, torch.Generator().manual_seed(0), pool=10)
+    assert sorted(bucketed.tolist()) == list(range(len(train)))  # a permutation: nothing lost or repeated
+
+    def padded_tokens(o):
+        return sum(int(train.lengths[b].max()) * len(b) for b in o.split(16))
+
+    assert padded_tokens(bucketed) < 0.7 * padded_tokens(order)
+    # the trainer's loader uses it when shuffling, and two epochs differ
+    loader = make_loader(train, 16, shuffle=True, seed=0)
+    first, second = [x.shape[1] for x, _ in loader], [x.shape[1] for x, _ in loader]
+    assert sum(first) < 0.8 * len(first) * 40 and first != second
+
+
+@pytest.mark.parametrize("max_norm", [3.0, None])
+def test_max_norm_caps_the_classifier_rows(max_norm, toy_csv):
+    splits = load_text_csv(toy_csv, text_columns="review", label_column="stars", valid_fraction=0.2, test_fraction=0.2, seed=0, max_length=16)
+    arch = {**ARCHS[0], "max_norm": max_norm}
+    torch.manual_seed(0)
+    model = build_model("text", arch, splits.input_shape, splits.num_classes, **splits.model_options)
+    fit(model, splits, TrainConfig(epochs=4, lr=1.0, batch_size=16, optimizer="sgd", schedule="none"))
+    norms = model.eval().classifier.weight.norm(dim=1)
+    if max_norm is None:
+        assert norms.max() > 3.5  # the large learning rate grows the rows past the cap
+    else:
+        assert norms.max() <= 3.0 + 1e-5

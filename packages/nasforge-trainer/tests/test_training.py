@@ -52,6 +52,30 @@ def test_sgd_and_constant_schedule_train_too(digits_splits):
     assert result.valid_accuracy > 0.5
 
 
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_keep_best_restores_the_best_validation_epoch(digits_splits, keep_best):
+    model = _model(digits_splits)
+
+    def wreck_after_epoch_two(epoch, values):  # random frozen weights: the third epoch scores far lower
+        if epoch == 2:
+            params = list(model.parameters())
+            with torch.no_grad():
+                for p in params:
+                    p.normal_(0.0, 3.0)
+            for p in params[:-1]:  # the classifier's bias still trains, so the loss has a gradient
+                p.requires_grad_(False)
+
+    result = fit(model, digits_splits, TrainConfig(epochs=3, keep_best=keep_best, schedule="none"), on_epoch=wreck_after_epoch_two)
+    scores = [h["accuracy"] for h in result.history]
+    assert scores[2] < max(scores[:2]) - 0.2
+    now = evaluate_accuracy(model, digits_splits.valid)
+    if keep_best:
+        assert result.best_epoch == 1 + scores.index(max(scores)) and result.valid_accuracy == max(scores)
+        assert now == pytest.approx(max(scores))  # the model holds the best epoch's weights
+    else:
+        assert result.best_epoch == 3 and result.valid_accuracy == scores[2] and now == pytest.approx(scores[2])
+
+
 def test_exploding_loss_fails_the_trial_with_where_it_happened(digits_splits):
     with pytest.raises(TrialFailed, match=r"loss became NaN at epoch 1 step \d+"):
         fit(_model(digits_splits), digits_splits, TrainConfig(epochs=2, optimizer="sgd", lr=1e30))
@@ -108,6 +132,7 @@ def test_context_gets_one_report_per_epoch(digits_splits, tmp_path: Path):
         ({"optimizer": "lbfgs"}, "evaluator.options.optimizer"),
         ({"schedule": "step"}, "evaluator.options.schedule"),
         ({"device": "tpu"}, "evaluator.options.device"),
+        ({"keep_best": "yes"}, "evaluator.options.keep_best"),
     ],
 )
 def test_bad_training_options_name_the_option(changes, field):

@@ -167,7 +167,9 @@ class BatchLoader:
     """Iterate over ``(x, y)`` batches of a dataset; reshuffled each pass when ``shuffle`` is set.
 
     Uses the dataset's ``batch(indices, generator)`` when it has one (fast, in memory), otherwise
-    falls back to a ``torch.utils.data.DataLoader``. ``seed`` makes the order reproducible.
+    falls back to a ``torch.utils.data.DataLoader``. ``seed`` makes the order reproducible. When
+    shuffling, a dataset with ``bucket(order, batch_size, generator)`` may rearrange the shuffled
+    order (text datasets group texts of similar length, so batches carry little padding).
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int | None = None) -> None:
@@ -187,6 +189,9 @@ class BatchLoader:
             yield from DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle, generator=self.generator)
             return
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        bucket = getattr(self.dataset, "bucket", None)
+        if self.shuffle and bucket is not None:
+            order = bucket(order, self.batch_size, self.generator)
         for start in range(0, n, self.batch_size):
             yield batch(order[start : start + self.batch_size], self.generator)
 

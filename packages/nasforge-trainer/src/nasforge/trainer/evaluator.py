@@ -97,6 +97,8 @@ class TrainingEvaluator(Evaluator):
     :param optimizer: ``adam``, ``adamw`` or ``sgd``.
     :param lr: learning rate; ``weight_decay``; ``momentum`` (SGD only).
     :param schedule: ``cosine`` (decay to 0 over the trial's epochs, per step) or ``none``.
+    :param keep_best: end each trial with the weights of its best validation epoch (the task's
+        primary metric) and report that epoch's scores; default: the last epoch's.
     :param valid_fraction: share of the training data held out for validation (``accuracy``).
     :param test_fraction: ``null``: the official test split if the dataset has one, else 0.2 of
         the data; a number: always hold out that share.
@@ -154,6 +156,7 @@ class TrainingEvaluator(Evaluator):
         momentum: float = 0.9,
         schedule: str = "cosine",
         eval_batch_size: int = 512,
+        keep_best: bool = False,
         valid_fraction: float = 0.2,
         test_fraction: float | None = None,
         max_train_samples: int | None = None,
@@ -196,7 +199,7 @@ class TrainingEvaluator(Evaluator):
             raise ConfigError(f"{OPTION}.model", str(exc)) from None
         self.train_config = TrainConfig(
             epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
-            schedule=schedule, device=device, eval_batch_size=eval_batch_size,
+            schedule=schedule, device=device, eval_batch_size=eval_batch_size, keep_best=keep_best,
         ).validate(OPTION)
         # fractions are validated when the data is split; check their type here to fail early
         for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):

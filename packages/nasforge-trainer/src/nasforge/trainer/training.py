@@ -75,6 +75,7 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 0
     eval_batch_size: int = 512
+    keep_best: bool = False
 
     def validate(self, prefix: str = "evaluator.options") -> TrainConfig:
         """Raise :class:`ConfigError` naming the first bad field; return ``self`` otherwise."""
@@ -90,6 +91,8 @@ class TrainConfig:
             raise ConfigError(f"{prefix}.optimizer", f"unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"{prefix}.schedule", f"unknown schedule {self.schedule!r}; choose one of {list(SCHEDULES)}")
+        if not isinstance(self.keep_best, bool):
+            raise ConfigError(f"{prefix}.keep_best", f"must be true or false, got {self.keep_best!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"{prefix}.seed", f"must be an integer, got {self.seed!r}")
         resolve_device(self.device, f"{prefix}.device")
@@ -110,6 +113,7 @@ class FitResult:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     valid_loss: float = float("nan")
+    best_epoch: int = 0
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -154,6 +158,10 @@ def fit(
     :param context: optional trial context: ``check()`` per batch, ``report()`` per epoch.
     :param on_epoch: optional callback ``on_epoch(epoch, {"train_loss": ..., "accuracy": ...})``
         called after each epoch (1-based), before ``context.report``.
+    With ``config.keep_best`` the model ends with the weights of the epoch whose validation score
+    was best (in the task's direction; the first of equals), and the result reports that epoch's
+    validation score and loss (``best_epoch``); otherwise the last epoch's.
+
     :raises TrialFailed: when the training loss becomes NaN or infinite.
     """
     config.validate()
@@ -172,6 +180,7 @@ def fit(
     train_loss = float("nan")
     valid_accuracy = 0.0
     valid_loss = float("nan")
+    best: tuple[int, float, float, dict[str, torch.Tensor]] | None = None
     for epoch in range(1, config.epochs + 1):
         model.train()
         loss_sum = 0.0
@@ -199,8 +208,22 @@ def fit(
         valid_loss, valid_accuracy = scores["loss"], scores[task.primary]
         values = {"train_loss": train_loss, "accuracy": valid_accuracy}
         history.append({"epoch": float(epoch), **values})
+        if config.keep_best and _improves(valid_accuracy, best[1] if best else None, task.primary_direction):
+            best = (epoch, valid_accuracy, valid_loss, {k: v.detach().clone() for k, v in model.state_dict().items()})
         if on_epoch is not None:
             on_epoch(epoch, values)
         if context is not None:
             context.report(epoch, **values)
-    return FitResult(train_loss, valid_accuracy, config.epochs, time.perf_counter() - start, history, valid_loss)
+    best_epoch = config.epochs
+    if best is not None:
+        best_epoch, valid_accuracy, valid_loss, state = best
+        model.load_state_dict(state)
+    return FitResult(train_loss, valid_accuracy, config.epochs, time.perf_counter() - start, history, valid_loss, best_epoch)
+
+
+def _improves(score: float, best: float | None, direction: str) -> bool:
+    if not math.isfinite(score):
+        return False
+    if best is None:
+        return True
+    return score > best if direction == "max" else score < best

@@ -120,7 +120,8 @@ def _typo(word: str, rng: np.random.Generator) -> str:
 class TokenDataset(Dataset):
     """Token ids ``(N, max_length)``, labels and the raw texts (kept for character-level corruptions).
 
-    ``batch(indices)`` cuts the batch to its longest sequence, so short texts train fast.
+    ``batch(indices)`` cuts the batch to its longest sequence, so short texts train fast, and
+    ``bucket`` groups texts of similar length into the training batches.
     """
 
     corruptions: tuple[str, ...] = tuple(TEXT_SEVERITIES)
@@ -142,6 +143,17 @@ class TokenDataset(Dataset):
     def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         longest = int(self.lengths[indices].max()) if len(indices) else 1
         return self.ids[indices, :longest], self.labels[indices]
+
+    def bucket(self, order: torch.Tensor, batch_size: int, generator: torch.Generator | None = None, pool: int = 50) -> torch.Tensor:
+        """A shuffled ``order`` rearranged for training: each run of ``pool`` batches sorted by length, then the batches shuffled.
+
+        Batches hold texts of similar length (little padding, much less compute) and stay random.
+        """
+        size = batch_size * pool
+        chunks = [c[torch.argsort(self.lengths[c], stable=True)] for c in order.split(size)]
+        batches = list(torch.cat(chunks).split(batch_size))
+        full = len(order) // batch_size  # a short last batch stays last, so the loader's batches are these
+        return torch.cat([batches[i] for i in torch.randperm(full, generator=generator).tolist()] + batches[full:])
 
     def subset(self, indices: torch.Tensor | Sequence[int]) -> TokenDataset:
         idx = torch.as_tensor(indices, dtype=torch.long).tolist()
@@ -352,7 +364,9 @@ def text_space(
     maps per kernel width, recurrent state size, transformer feed-forward width); ``kernel_set``
     (CNN only: comma-separated widths of the parallel convolutions); ``bidirectional``
     (LSTM/GRU only); ``heads`` (transformer only; must divide ``embedding_dim``); ``pooling``
-    over time (``max`` or ``mean``); ``dropout`` (on the embeddings and before the classifier).
+    over time (``max`` or ``mean``); ``dropout`` (before the classifier and between layers).
+    An architecture may also fix ``max_norm`` (default 3, ``null``: off) and ``embedding_dropout``
+    (default 0); see :class:`TextClassifier`.
     """
     dims = sorted(choice_values("embedding_dims", embedding_dims, int, lambda v: v >= 1))
     encs = choice_values("encoders", encoders, str, lambda v: v in ENCODERS)
@@ -398,7 +412,7 @@ class KimCNN(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(dim, channels, k, padding=k // 2) for k in kernels)
         self.out_features = channels * len(kernels)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         x = h.transpose(1, 2)
         length = x.shape[2]
         # an even kernel with padding k//2 yields one extra step; cut every map to the input length
@@ -435,7 +449,8 @@ class MaskedRNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out_features = size
 
-    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        lengths = keep.sum(dim=1)
         for i, layer in enumerate(self.forward_layers):
             if i:
                 h = self.dropout(h)
@@ -461,49 +476,76 @@ class SinusoidalPositions(nn.Module):
         return h + enc
 
 
+class AttentionEncoder(nn.Module):
+    """Sine/cosine positions, then ``layers`` transformer encoder layers attending to real tokens only."""
+
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise SpaceError(f"heads ({heads}) must divide embedding_dim ({dim})")
+        self.positions = SinusoidalPositions(dim)
+        layer = nn.TransformerEncoderLayer(dim, heads, hidden, dropout=dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out_features = dim
+
+    def forward(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.positions(h), src_key_padding_mask=~keep)
+
+
 class TextClassifier(nn.Module):
     """Embedding → encoder → masked pooling over time → dropout → linear classifier.
 
-    Input: ``(batch, sequence)`` int64 token ids, 0 = padding. Padding is excluded from pooling
-    and from attention; the first position always counts, so an all-padding row stays finite.
+    Input: ``(batch, sequence)`` int64 token ids, 0 = padding. Every encoder takes the embedded
+    tokens and the mask of real tokens; padding is excluded from pooling and from attention, and
+    the first position always counts, so an all-padding row stays finite. The ``cnn`` encoder's
+    embeddings start uniform in ±0.25 (Kim's CNN-rand). Dropout acts before
+    the classifier (and between recurrent/attention layers), as in Kim (2014); ``embedding_dropout``
+    (default 0) drops embedding features too. ``max_norm`` (Kim's 3; ``None``: off) caps the L2
+    norm of each class's weight vector in the classifier: it is re-imposed before every training
+    forward pass and when the model leaves training mode.
     """
 
     onnx_dynamic_dims: ClassVar[dict[int, str]] = {1: "sequence"}
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder: str, hidden: int, layers: int, pooling: str, dropout: float,
-                 num_classes: int, kernels: Sequence[int] = (3, 4, 5), bidirectional: bool = False, heads: int = 2) -> None:
+                 num_classes: int, kernels: Sequence[int] = (3, 4, 5), bidirectional: bool = False, heads: int = 2,
+                 max_norm: float | None = 3.0, embedding_dropout: float = 0.0) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
+        if encoder == "cnn":  # Kim's CNN-rand initialisation: small uniform vectors, not N(0, 1)
+            with torch.no_grad():
+                self.embedding.weight.uniform_(-0.25, 0.25)
+                self.embedding.weight[PAD].zero_()
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.dropout = nn.Dropout(dropout)
-        self.encoder_type = encoder
         self.pooling = pooling
+        self.max_norm = max_norm
         if encoder == "cnn":
             self.encoder: nn.Module = KimCNN(embedding_dim, hidden, kernels)
-            out = self.encoder.out_features
         elif encoder in ("lstm", "gru"):
             self.encoder = MaskedRNN(encoder, embedding_dim, hidden, layers, bidirectional, dropout)
-            out = self.encoder.out_features
         elif encoder == "transformer":
-            if embedding_dim % heads:
-                raise SpaceError(f"heads ({heads}) must divide embedding_dim ({embedding_dim})")
-            self.positions = SinusoidalPositions(embedding_dim)
-            layer = nn.TransformerEncoderLayer(embedding_dim, heads, hidden, dropout=dropout, batch_first=True)
-            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-            out = embedding_dim
+            self.encoder = AttentionEncoder(embedding_dim, heads, hidden, layers, dropout)
         else:
             raise SpaceError(f"unknown text encoder {encoder!r}; choose from {list(ENCODERS)}")
-        self.classifier = nn.Linear(out, num_classes)
+        self.classifier = nn.Linear(self.encoder.out_features, num_classes)
+
+    def constrain(self) -> None:
+        """Scale down each row of the classifier's weight whose L2 norm exceeds ``max_norm``."""
+        if self.max_norm is not None:
+            with torch.no_grad():
+                self.classifier.weight.copy_(torch.renorm(self.classifier.weight, 2, 0, self.max_norm))
+
+    def train(self, mode: bool = True) -> TextClassifier:
+        self.constrain()
+        return super().train(mode)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.constrain()
         first = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) == 0
         keep = (tokens != PAD) | first  # (N, L)
-        h = self.dropout(self.embedding(tokens))
-        if self.encoder_type == "cnn":
-            h = self.encoder(h)
-        elif self.encoder_type == "transformer":
-            h = self.encoder(self.positions(h), src_key_padding_mask=~keep)
-        else:
-            h = self.encoder(h, keep.sum(dim=1))
+        h = self.encoder(self.embedding_dropout(self.embedding(tokens)), keep)
         mask = keep.unsqueeze(-1).to(h.dtype)
         if self.pooling == "max":
             pooled = (h * mask + (mask - 1.0) * 1e4).amax(dim=1)
@@ -522,6 +564,8 @@ def build_text(arch: Mapping[str, Any], input_shape: Sequence[int] = (64,), num_
             int(vocab_size), int(arch["embedding_dim"]), encoder, int(arch["hidden"]), int(arch.get("layers", 1)), str(arch["pooling"]),
             float(arch["dropout"]), int(num_classes), kernels=_kernel_set(arch.get("kernel_set", "3,4,5")),
             bidirectional=bool(arch.get("bidirectional", False)), heads=int(arch.get("heads", 2)),
+            max_norm=None if arch.get("max_norm", 3.0) is None else float(arch.get("max_norm", 3.0)),
+            embedding_dropout=float(arch.get("embedding_dropout", 0.0)),
         )
     except KeyError as exc:
         raise SpaceError(f"architecture for the 'text' builder lacks {exc.args[0]!r}; it needs the choices of the 'text' space, got {dict(arch)}") from None

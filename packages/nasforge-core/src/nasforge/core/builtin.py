@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from nasforge.core.errors import ConfigError
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.executor import LocalProcessExecutor, SequentialExecutor
-from nasforge.core.hookspecs import hookimpl
+from nasforge.core.parsing import load_reference
 from nasforge.core.records import Architecture
+from nasforge.core.registration import ComponentTable
 from nasforge.core.space import SearchSpace
 
 
@@ -30,7 +28,7 @@ class FunctionEvaluator(Evaluator):
     def __init__(self, space: SearchSpace, function: str | Callable[..., Any]) -> None:
         super().__init__(space)
         self.function_path = function if isinstance(function, str) else f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', '?')}"
-        self.fn = load_callable(function, "evaluator.options.function") if isinstance(function, str) else function
+        self.fn = load_reference(function, "evaluator.options.function") if isinstance(function, str) else function
         if not callable(self.fn):
             raise ConfigError("evaluator.options.function", f"expected 'module:function' or a callable, got {function!r}")
 
@@ -48,59 +46,22 @@ class FunctionEvaluator(Evaluator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if self.fn is None:
-            self.fn = load_callable(self.function_path, "evaluator.options.function")
+            self.fn = load_reference(self.function_path, "evaluator.options.function")
 
 
-def load_callable(path: str, field: str) -> Callable[..., Any]:
-    """Import ``package.module:attribute`` or raise a :class:`ConfigError` for ``field``.
-
-    A module that is not importable from ``sys.path`` is looked for in the current folder.
-    """
-    if not isinstance(path, str) or ":" not in path:
-        raise ConfigError(field, f"expected 'module:function', got {path!r}")
-    module_name, _, attr = path.partition(":")
-    try:
-        module = _import_here_too(module_name)
-    except ImportError as exc:
-        raise ConfigError(field, f"cannot import module {module_name!r} (looked in the installed packages and in {os.getcwd()}): {exc}") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ConfigError(field, f"module {module_name!r} has no callable {attr!r}")
-    return fn
-
-
-def _import_here_too(module_name: str) -> Any:
-    """``importlib.import_module``, retried with the current folder on ``sys.path`` (as ``python -m`` does)."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        top = module_name.split(".")[0]
-        cwd = os.getcwd()
-        if exc.name not in (top, module_name) or cwd in sys.path:
-            raise
-        sys.path.append(cwd)  # appended: never shadows an installed package
-        importlib.invalidate_caches()
-        return importlib.import_module(module_name)
-
-
-@hookimpl
-def nasforge_register_executors(register):
-    register("sequential", SequentialExecutor, "Run trials one after another in this process")
-    register("process", LocalProcessExecutor, "Run several trials at once in worker processes on this machine")
-
-
-@hookimpl
-def nasforge_register_evaluators(register):
-    register("function", FunctionEvaluator)
-
-
-@hookimpl
-def nasforge_register_commands(register):
-    # by reference ("module:attribute"): the CLI modules import the plugin manager, which loads this plugin
-    register("run", "nasforge.core.cli:RunCommand", "Run a search (the built-in digits demo when no config is given)")
-    register("resume", "nasforge.core.cli:ResumeCommand", "Continue an interrupted experiment; finished trials are kept")
-    register("status", "nasforge.core.cli:StatusCommand", "Show an experiment's trials and best architectures")
-    register("plugins", "nasforge.core.cli:PluginsCommand", "List loaded plugins and what they registered")
-    register("completion", "nasforge.core.cli:CompletionCommand", "Print a shell completion script (bash, zsh)")
-    register("report", "nasforge.core.report:ReportCommand", "Write an interactive HTML report: best-so-far curve, Pareto fronts, space, deploy table, every trial")
-    register("dashboard", "nasforge.core.report:DashboardCommand", "Serve a live report on 127.0.0.1 that refreshes while the run goes on")
+#: The core's components; commands by reference, because the CLI modules import the plugin manager, which loads this plugin.
+COMPONENTS = ComponentTable([
+    ("executor", "sequential", SequentialExecutor, "Run trials one after another in this process"),
+    ("executor", "process", LocalProcessExecutor, "Run several trials at once in worker processes on this machine"),
+    ("evaluator", "function", FunctionEvaluator, ""),
+    ("command", "run", "nasforge.core.cli:RunCommand", "Run a search (the built-in digits demo when no config is given)"),
+    ("command", "resume", "nasforge.core.cli:ResumeCommand", "Continue an interrupted experiment; finished trials are kept"),
+    ("command", "status", "nasforge.core.cli:StatusCommand", "Show an experiment's trials and best architectures"),
+    ("command", "plugins", "nasforge.core.cli:PluginsCommand", "List loaded plugins and what they registered"),
+    ("command", "completion", "nasforge.core.cli:CompletionCommand", "Print a shell completion script (bash, zsh)"),
+    ("command", "report", "nasforge.core.report:ReportCommand", "Write an interactive HTML report: best-so-far curve, Pareto fronts, space, deploy table, every trial"),
+    ("command", "dashboard", "nasforge.core.report:DashboardCommand", "Serve a live report on 127.0.0.1 that refreshes while the run goes on"),
+])
+nasforge_register_executors = COMPONENTS.hook("executor")
+nasforge_register_evaluators = COMPONENTS.hook("evaluator")
+nasforge_register_commands = COMPONENTS.hook("command")

@@ -36,26 +36,14 @@ import pluggy
 
 from nasforge.core import hookspecs
 from nasforge.core.errors import ConfigError, PluginError, UnknownComponentError, UserError
+from nasforge.core.parsing import import_reference
+from nasforge.core.registration import KINDS
 
 ENTRY_POINT_GROUP = "nasforge"
 DISABLE_AUTOLOAD_ENV = "NASFORGE_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "NASFORGE_PLUGINS"
 TRACE_ENV = "NASFORGE_TRACE_HOOKS"
-FIRST_PARTY = frozenset({"nasforge-core", "nasforge-strategies", "nasforge-trainer", "nasforge-compression", "nasforge-export", "nasforge-deploy"})
-
-#: Registry kinds and the provider hook that fills each.
-KINDS: dict[str, str] = {
-    "strategy": "nasforge_register_strategies",
-    "evaluator": "nasforge_register_evaluators",
-    "space": "nasforge_register_spaces",
-    "model_builder": "nasforge_register_model_builders",
-    "dataset": "nasforge_register_datasets",
-    "compressor": "nasforge_register_compressors",
-    "exporter": "nasforge_register_exporters",
-    "deploy_adapter": "nasforge_register_deploy_adapters",
-    "executor": "nasforge_register_executors",
-    "command": "nasforge_register_commands",
-}
+FIRST_PARTY = frozenset({"nasforge-core", "nasforge-strategies", "nasforge-torchutils", "nasforge-trainer", "nasforge-compression", "nasforge-export", "nasforge-deploy"})
 
 #: Which distribution provides the first-party components, so a missing one can be named even
 #: when that distribution is not installed (a no-torch install has no ``cnn`` space).
@@ -125,24 +113,13 @@ class Component:
             return self.target
         if not self._resolved:
             try:
-                self._resolved.append(resolve_reference(self.target))
+                self._resolved.append(import_reference(self.target))
             except Exception as exc:
                 raise PluginError(
                     f"plugin {self.plugin.name!r} ({self.plugin.distribution}) registered {self.kind} {self.name!r} as {self.target!r}, "
                     f"which cannot be imported: {type(exc).__name__}: {exc}"
                 ) from exc
         return self._resolved[0]
-
-
-def resolve_reference(reference: str) -> Any:
-    """Import ``package.module:attribute`` (the attribute may be dotted)."""
-    module_name, sep, attr = reference.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected 'package.module:attribute', got {reference!r}")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 #: The plugin whose hook implementation is running (read by provider hooks' ``register`` callbacks).

@@ -173,7 +173,7 @@ class CompressCommand:
     def run(self, args: argparse.Namespace) -> int:
         import torch
 
-        from nasforge.export.loading import parse_shape
+        from nasforge.core.parsing import parse_shape
 
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -222,6 +222,7 @@ class CompressCommand:
 
     def _model(self, args: argparse.Namespace, shape: tuple[int, ...]) -> tuple[nn.Module, ModelSpec | None]:
         from nasforge.compression.base import ModelSpec
+        from nasforge.core.parsing import parse_json_option
         from nasforge.export.loading import load_checkpoint
 
         if args.space:
@@ -229,22 +230,14 @@ class CompressCommand:
                 raise UserError("give either --model-factory or --space/--arch, not both")
             if not args.arch:
                 raise UserError("--space needs --arch, the architecture as JSON")
-            try:
-                arch = json.loads(args.arch)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"--arch is not valid JSON: {exc}") from None
-            spec = ModelSpec(args.space, arch, shape, args.num_classes)
+            spec = ModelSpec(args.space, parse_json_option(args.arch, "--arch"), shape, args.num_classes)
             model = spec.build()
             if args.checkpoint:
                 load_checkpoint(model, args.checkpoint)
             return model, spec
         if not args.model_factory:
             raise UserError("say which model to compress: --model-factory package.module:function (or --space and --arch)")
-        try:
-            kwargs = json.loads(args.factory_kwargs)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"--factory-kwargs is not valid JSON: {exc}") from None
-        return load_model(args.model_factory, kwargs, args.checkpoint), None
+        return load_model(args.model_factory, parse_json_option(args.factory_kwargs, "--model-kwargs"), args.checkpoint), None
 
     def _options(self, args: argparse.Namespace) -> dict[str, Any]:
         import yaml

@@ -9,7 +9,6 @@ file with :class:`~nasforge.export.benchmark.OnnxRuntimeBenchmark`.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +67,12 @@ class ExportCommand:
         """Build, load, export; print one line per written file. Exit 1 when a parity check fails."""
         import torch
 
+        from nasforge.core.parsing import parse_json_option, parse_shape
         from nasforge.core.plugins import get_plugin_manager
-        from nasforge.export.loading import build_model, load_checkpoint, load_samples, parse_shape
+        from nasforge.export.loading import build_model, load_checkpoint, load_samples
         from nasforge.export.parity import ParityError
 
-        try:
-            kwargs = json.loads(args.model_kwargs)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"--model-kwargs is not valid JSON ({exc.msg}): {args.model_kwargs!r}") from None
-        if not isinstance(kwargs, dict):
-            raise UserError(f"--model-kwargs must be a JSON object like '{{\"num_classes\": 10}}', got {args.model_kwargs!r}")
+        kwargs = parse_json_option(args.model_kwargs, "--model-kwargs")
         shape = parse_shape(args.input_shape)
         if args.int8 and not args.calibration_data:
             raise UserError("--int8 needs --calibration-data (real input samples to calibrate activation ranges)")
@@ -198,8 +193,8 @@ class BenchCommand:
         """Run the benchmark, print the table, write JSON when asked."""
         from rich.console import Console
 
+        from nasforge.core.parsing import parse_shape
         from nasforge.export.benchmark import OnnxRuntimeBenchmark
-        from nasforge.export.loading import parse_shape
 
         path = Path(args.model)
         if not path.is_file():

@@ -1,14 +1,14 @@
 """Build a model from a factory, load a checkpoint into it, read real input samples.
 
 The library behind ``nasforge export`` (and ``nasforge compress``): a factory is
-``package.module:callable`` (e.g. ``torchvision.models:resnet18``); a checkpoint is a state dict,
+``package.module:callable`` (e.g. ``torchvision.models:resnet18``, imported by
+:func:`nasforge.core.parsing.load_reference`); a checkpoint is a state dict,
 raw or under ``state_dict``/``model_state_dict``/``model``; samples are ``.npy``/``.npz`` files
 or image folders.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,34 +17,16 @@ import numpy as np
 import torch
 
 from nasforge.core.errors import UserError
+from nasforge.core.parsing import load_reference
 from nasforge.core.sampling import sample_indices
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
 
 # -- building the model ---------------------------------------------------------------------------
-def load_factory(spec: str):
-    """Import ``package.module:callable`` (the callable builds the model)."""
-    if not isinstance(spec, str) or ":" not in spec:
-        raise UserError(f"--model-factory must look like 'package.module:function' (e.g. torchvision.models:resnet18), got {spec!r}")
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # not found, or the module itself fails while importing
-        raise UserError(f"--model-factory: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
-    fn = module
-    for part in attr.split("."):
-        fn = getattr(fn, part, None)
-        if fn is None:
-            raise UserError(f"--model-factory: module {module_name!r} has no attribute {attr!r}")
-    if not callable(fn):
-        raise UserError(f"--model-factory: {spec!r} is not callable")
-    return fn
-
-
 def build_model(spec: str, kwargs: dict[str, Any] | None = None) -> torch.nn.Module:
     """Call the factory with ``kwargs`` and check that it returned a torch module."""
-    fn = load_factory(spec)
+    fn = load_reference(spec, "--model-factory")
     try:
         model = fn(**(kwargs or {}))
     except TypeError as exc:
@@ -88,17 +70,6 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
         ) from None
     extras = {k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v) for k, v in data.items() if k not in ("state_dict", "model_state_dict", "model", "optimizer")}
     return {"checkpoint": str(path), **{k: v for k, v in extras.items() if isinstance(v, (int, float, str, bool))}}
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'3,32,32' -> (3, 32, 32)."""
-    try:
-        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
-    except ValueError:
-        raise UserError(f"--input-shape must be comma-separated integers like 3,32,32, got {text!r}") from None
-    if not shape or any(d < 1 for d in shape):
-        raise UserError(f"--input-shape must be positive integers like 3,32,32, got {text!r}")
-    return shape
 
 
 # -- data -----------------------------------------------------------------------------------------

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from nasforge.core.hookspecs import hookimpl
+from nasforge.core.registration import ComponentTable
 
-
-@hookimpl
-def nasforge_register_exporters(register):
-    """Register the built-in exporters (see :mod:`nasforge.export.exporters`)."""
-    register("onnx", "nasforge.export.exporters:OnnxExporter", "float32 ONNX, single file, parity-checked against PyTorch")
-    register("onnx-int8", "nasforge.export.exporters:OnnxInt8Exporter", "static int8 ONNX (QDQ, per-channel) calibrated on real samples")
-    register("onnx-fp16", "nasforge.export.exporters:OnnxFp16Exporter", "float16 ONNX with float32 inputs/outputs")
+#: The built-in exporters (see :mod:`nasforge.export.exporters`), by reference: onnx and torch load on first use.
+EXPORTERS = ComponentTable([
+    ("exporter", "onnx", "nasforge.export.exporters:OnnxExporter", "float32 ONNX, single file, parity-checked against PyTorch"),
+    ("exporter", "onnx-int8", "nasforge.export.exporters:OnnxInt8Exporter", "static int8 ONNX (QDQ, per-channel) calibrated on real samples"),
+    ("exporter", "onnx-fp16", "nasforge.export.exporters:OnnxFp16Exporter", "float16 ONNX with float32 inputs/outputs"),
+])
+nasforge_register_exporters = EXPORTERS.hook("exporter")
 
 
 @hookimpl

@@ -88,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     args.plan = args.plan or ["d15"]
 
     from nasforge.compression import ChannelPruner, DepthPruner
-    from nasforge.compression._utils import count_macs, count_params
-    from nasforge.compression.finetune import evaluate_accuracy, fine_tune, frozen_copy
+    from nasforge.compression.finetune import fine_tune, frozen_copy
     from nasforge.compression.models.cifar_resnet import load_checkpoint, resnet56
     from nasforge.export import export_onnx, measure_interleaved
     from nasforge.export.runtime import make_session
+    from nasforge.torchutils import count_macs, count_params, evaluate_accuracy
     from nasforge.trainer.data import ImageTensorDataset, make_loader
 
     torch.manual_seed(args.seed)

@@ -1,9 +1,10 @@
 """The intended structure (docs/architecture.md), checked on the source: who may import whom.
 
-* Dependencies point one way: core <- strategies, trainer, compression, export <- deploy <- plugins.
-  The core imports no other nasforge package; strategies, compression and export import only the
-  core; the trainer the core (and nasforge-export for its optional onnxruntime latency); deploy
-  anything below it; plugins any package (never another plugin).
+* Dependencies point one way: core <- torchutils <- trainer, compression, export <- deploy <- plugins
+  (strategies: core only). The core imports no other nasforge package; strategies import only the
+  core; torchutils (the shared torch helpers) only the core; compression and export the core and
+  torchutils; the trainer those two (and nasforge-export for its optional onnxruntime latency);
+  deploy anything below it; plugins any package (never another plugin).
 * Every import of another first-party distribution is declared in the importing distribution's
   pyproject.toml (dependencies or an optional extra), so a user's ``pip install`` gets it.
 * The core has no import cycle (imports inside functions count; ``if TYPE_CHECKING:`` imports,
@@ -30,10 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {
     "nasforge-core": set(),
     "nasforge-strategies": {"nasforge-core"},
-    "nasforge-compression": {"nasforge-core"},
-    "nasforge-export": {"nasforge-core"},
-    "nasforge-trainer": {"nasforge-core", "nasforge-export"},
-    "nasforge-deploy": {"nasforge-core", "nasforge-trainer", "nasforge-compression", "nasforge-export"},
+    "nasforge-torchutils": {"nasforge-core"},
+    "nasforge-compression": {"nasforge-core", "nasforge-torchutils"},
+    "nasforge-export": {"nasforge-core", "nasforge-torchutils"},
+    "nasforge-trainer": {"nasforge-core", "nasforge-torchutils", "nasforge-export"},
+    "nasforge-deploy": {"nasforge-core", "nasforge-torchutils", "nasforge-trainer", "nasforge-compression", "nasforge-export"},
 }
 PACKAGES = set(ALLOWED)
 
@@ -219,3 +221,65 @@ def test_the_checks_catch_a_wrong_import(tmp_path):
     source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import nasforge.trainer\ndef f():\n    from nasforge.export import cli\n")
     assert list(runtime_imports(source, "nasforge.compression.mod")) == [("typing", 1), ("typing.TYPE_CHECKING", 1), ("nasforge.export", 5), ("nasforge.export.cli", 5)]
     assert _owner("nasforge.export.cli") == "nasforge-export" and _owner("nasforge.trainer") == "nasforge-trainer"
+
+
+#: Helpers with one home each (docs/architecture.md, "One home per helper"): name -> the module
+#: that defines it. No other module of a package, plugin or benchmark may define a function or
+#: class of that name; the modules that need one import it.
+SINGLE_HOMES = {
+    "count_params": "nasforge.torchutils",
+    "count_flops": "nasforge.torchutils",
+    "count_macs": "nasforge.torchutils",
+    "evaluate_accuracy": "nasforge.torchutils",
+    "classification_scores": "nasforge.torchutils",
+    "model_device": "nasforge.torchutils",
+    "eval_mode": "nasforge.torchutils",
+    "example_batch": "nasforge.torchutils",
+    "BatchLoader": "nasforge.torchutils",
+    "iterate_batches": "nasforge.torchutils",
+    "import_reference": "nasforge.core.parsing",
+    "load_reference": "nasforge.core.parsing",
+    "parse_shape": "nasforge.core.parsing",
+    "parse_json_option": "nasforge.core.parsing",
+    "ComponentTable": "nasforge.core.registration",
+    "ModelSpec": "nasforge.compression.base",
+}
+#: Names of the copies the single homes replaced; defining one again brings a copy back.
+RETIRED = {"load_callable", "load_factory", "resolve_reference", "count_parameters", "_count", "_device_of", "_EvalMode"}
+
+
+def _all_definitions() -> dict[str, list[str]]:
+    """Top-level function and class names -> ``module`` (or file, for benchmarks) defining them."""
+    found: dict[str, list[str]] = {}
+    sources = [(path, module) for dist in DISTRIBUTIONS for path, module in _sources(dist)]
+    sources += [(path, str(path.relative_to(ROOT))) for path in sorted((ROOT / "benchmarks").rglob("*.py"))]
+    for path, module in sources:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.setdefault(node.name, []).append(module)
+    return found
+
+
+def test_each_shared_helper_has_exactly_one_definition_in_its_home():
+    defined = _all_definitions()
+    wrong = {name: defined.get(name, []) for name, home in SINGLE_HOMES.items() if defined.get(name, []) != [home]}
+    assert wrong == {}, "define these once, in SINGLE_HOMES' module, and import them elsewhere"
+    assert {name: defined[name] for name in RETIRED if name in defined} == {}
+
+
+def test_only_torchutils_counts_flops():
+    """FLOP/MAC counting goes through nasforge.torchutils (torch.utils.flop_counter), nowhere else."""
+    users = []
+    for dist in DISTRIBUTIONS:
+        users += [module for path, module in _sources(dist) if module != "nasforge.torchutils" and any(t.startswith("torch.utils.flop_counter") for t, _ in runtime_imports(path, module))]
+    for path in sorted((ROOT / "benchmarks").rglob("*.py")):
+        users += [str(path.relative_to(ROOT)) for t, _ in runtime_imports(path, "benchmarks") if t.startswith("torch.utils.flop_counter")]
+    assert users == []
+
+
+def test_torchutils_is_a_leaf_below_compression_export_and_trainer():
+    """The shared torch helpers may import only the core, so compression and export stay installable alone."""
+    assert ALLOWED["nasforge-torchutils"] == {"nasforge-core"}
+    for dist in ("nasforge-compression", "nasforge-export", "nasforge-trainer", "nasforge-deploy"):
+        assert "nasforge-torchutils" in _declared(dist)
+    assert _violations("nasforge-torchutils") == []

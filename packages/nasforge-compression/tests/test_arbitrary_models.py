@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 
 from nasforge.compression import ChannelPruner, DepthPruner
-from nasforge.compression._utils import count_params
+from nasforge.torchutils import count_params
 
 
 @pytest.mark.parametrize(

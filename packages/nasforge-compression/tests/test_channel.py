@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.compression import ChannelPruner, ModelSpec, evaluate_accuracy
-from nasforge.compression._utils import count_macs, count_params
 from nasforge.compression.models.cifar_resnet import ChannelPadShortcut, resnet20
+from nasforge.torchutils import count_macs, count_params
 
 
 def _x(*shape):

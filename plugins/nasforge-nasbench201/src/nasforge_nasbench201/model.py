@@ -149,8 +149,3 @@ def build_nasbench201(
 
     ops = [str(arch[name]) for name in EDGE_NAMES]
     return NASBench201Network(ops, in_channels=shape[0], num_classes=num_classes, channels=channels, cells_per_stage=cells_per_stage)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters (what NAS-Bench-201's ``params_m`` counts, in millions)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

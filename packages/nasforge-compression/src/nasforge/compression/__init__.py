@@ -26,7 +26,7 @@ _EXPORTS = {
     "DistillationCompressor": "nasforge.compression.distill",
     "FineTune": "nasforge.compression.finetune",
     "distillation_loss": "nasforge.compression.finetune",
-    "evaluate_accuracy": "nasforge.compression.finetune",
+    "evaluate_accuracy": "nasforge.torchutils",  # the one accuracy helper, re-exported
     "fine_tune": "nasforge.compression.finetune",
     "QuantizationAwareTraining": "nasforge.compression.qat",
     "ChannelPruner": "nasforge.compression.structured",

@@ -1,16 +1,18 @@
-"""Small helpers shared by the compressors: input checks, module lookup by name and cost counting."""
+"""Small helpers shared by the compressors: input checks, module lookup by name, sparsity.
+
+Parameter and MAC counts are :mod:`nasforge.torchutils`' (shared with the trainer and deploy)."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from nasforge.core.errors import ConfigError, UserError
+from nasforge.torchutils import eval_mode
 
 #: Layers whose weights the compressors prune (both structured and unstructured).
 PRUNABLE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -33,16 +35,12 @@ def run_model(model: nn.Module, inputs: tuple[torch.Tensor, ...], what: str = "t
     Raises a :class:`UserError` saying which input shapes failed when the forward pass raises,
     and when the output is not one tensor (compressors compare output shapes).
     """
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             out = model(*inputs)
     except Exception as exc:
         shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
         raise UserError(f"{what} cannot run on example inputs of shape {shapes}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        model.train(was_training)
     if not isinstance(out, torch.Tensor):
         raise UserError(f"{what} returned {type(out).__name__}; the compressors need a model whose forward returns one tensor (wrap it to pick the logits)")
     return out
@@ -88,32 +86,9 @@ def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     return {name: m for name, m in model.named_modules() if isinstance(m, PRUNABLE_LAYERS)}
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameter elements (trainable or not)."""
-    return sum(p.numel() for p in model.parameters())
-
-
 def count_nonzero_params(model: nn.Module) -> int:
     """Number of parameter elements that are not exactly zero."""
     return sum(int(torch.count_nonzero(p.detach())) for p in model.parameters())
-
-
-def count_macs(model: nn.Module, example_inputs: torch.Tensor | Sequence[torch.Tensor]) -> int:
-    """Multiply-accumulates of one forward pass on the first sample of ``example_inputs``.
-
-    Counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products;
-    element-wise ops count zero) and halved, so it agrees with the trainer's ``count_flops / 2``.
-    Zeroed weights still count: unstructured sparsity does not lower this number.
-    """
-    inputs = tuple(t[:1] for t in as_input_tuple(example_inputs))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(*inputs)
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops()) // 2
 
 
 def weight_sparsity(layers: Mapping[str, nn.Module]) -> float:

@@ -36,8 +36,9 @@ import torch
 from torch import nn
 
 from nasforge.core.errors import UserError
+from nasforge.torchutils import count_macs, count_params
 
-from ._utils import as_input_tuple, count_macs, count_nonzero_params, count_params, prunable_layers, run_model, weight_sparsity
+from ._utils import as_input_tuple, count_nonzero_params, prunable_layers, run_model, weight_sparsity
 from .finetune import Batches, FineTune, fine_tune, frozen_copy
 
 TrainFn = Callable[[nn.Module], Any]

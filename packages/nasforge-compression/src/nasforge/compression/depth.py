@@ -36,8 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.core.errors import ConfigError, UserError
+from nasforge.torchutils import count_macs
 
-from ._utils import check_fraction, check_positive, count_macs, module_parent, resolve_modules, run_model
+from ._utils import check_fraction, check_positive, module_parent, resolve_modules, run_model
 from .base import CompressionContext, Compressor, FineTune, spec_with
 from .models.cifar_resnet import CifarResNet
 from .structured import rebuild_from_spec

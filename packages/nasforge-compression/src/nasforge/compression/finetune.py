@@ -1,4 +1,4 @@
-"""Fine-tuning after compression, optionally with knowledge distillation, and accuracy evaluation.
+"""Fine-tuning after compression, optionally with knowledge distillation (accuracy: :func:`nasforge.torchutils.evaluate_accuracy`).
 
 :class:`FineTune` is the ``finetune`` option every compressor takes; with ``distill: true`` the
 model as it was *before* compression is the teacher (Hinton et al. 2015)::
@@ -21,17 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.core.errors import ConfigError, UserError
+from nasforge.torchutils import model_device
 
 from ._utils import check_positive
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter (CPU for a model without parameters)."""
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def distillation_loss(
@@ -171,27 +165,6 @@ def fine_tune(
         losses.append(running / max(seen, 1))
     model.eval()
     return losses
-
-
-@torch.no_grad()
-def evaluate_accuracy(model: nn.Module, data: Batches, max_batches: int | None = None) -> float:
-    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on ``data``; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    correct = total = 0
-    device = model_device(model)
-    try:
-        for i, (x, y) in enumerate(data):
-            if max_batches is not None and i >= max_batches:
-                break
-            x, y = x.to(device), y.to(device)
-            correct += int((model(x).argmax(dim=1) == y).sum())
-            total += len(y)
-    finally:
-        model.train(was_training)
-    if total == 0:
-        raise UserError("cannot evaluate accuracy: the data yielded no batches")
-    return correct / total
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:

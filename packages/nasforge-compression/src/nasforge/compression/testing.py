@@ -50,6 +50,9 @@ import torch
 from torch import nn
 
 from nasforge.core.errors import UserError
+from nasforge.torchutils import count_params
+
+from ._utils import count_nonzero_params
 
 CompressorFactory = Any  # str | type | Callable[..., Compressor]
 
@@ -98,14 +101,6 @@ def make_compressor(factory: CompressorFactory, options: Mapping[str, Any] | Non
     return build(**merged)
 
 
-def _count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _nonzero(model: nn.Module) -> int:
-    return int(sum(int((p != 0).sum()) for p in model.parameters()))
-
-
 def _compress(
     factory: CompressorFactory,
     options: Mapping[str, Any] | None,
@@ -147,14 +142,14 @@ def check_param_count(factory: CompressorFactory, options: Mapping[str, Any] | N
     """The report's counts match the models and never grow; a pruner strictly lowers non-zero parameters."""
     compressor, _, original, result, _ = _compress(factory, options, model_factory, example_inputs)
     report = result.report
-    assert report.params_before == _count(original), f"{_name(compressor)} reports {report.params_before} parameters before, the model has {_count(original)}"
-    assert report.params_after == _count(result.model), f"{_name(compressor)} reports {report.params_after} parameters after, the returned model has {_count(result.model)}"
+    assert report.params_before == count_params(original), f"{_name(compressor)} reports {report.params_before} parameters before, the model has {count_params(original)}"
+    assert report.params_after == count_params(result.model), f"{_name(compressor)} reports {report.params_after} parameters after, the returned model has {count_params(result.model)}"
     assert report.params_after <= report.params_before, f"{_name(compressor)} grew the model from {report.params_before} to {report.params_after} parameters"
-    nonzero_after = _nonzero(result.model)
+    nonzero_after = count_nonzero_params(result.model)
     is_pruner = pruner or bool(getattr(compressor_class(factory), "conformance_pruner", False))
     if is_pruner:
-        assert nonzero_after < _nonzero(original), (
-            f"{_name(compressor)} is a pruner but the model kept all {_nonzero(original)} non-zero parameters with options {dict(options or {})}"
+        assert nonzero_after < count_nonzero_params(original), (
+            f"{_name(compressor)} is a pruner but the model kept all {count_nonzero_params(original)} non-zero parameters with options {dict(options or {})}"
         )
 
 

@@ -190,7 +190,7 @@ class CompressCommand:
         example = torch.randn(2, *shape)
         eval_fn = None
         if test is not None:
-            from nasforge.compression.finetune import evaluate_accuracy
+            from nasforge.torchutils import evaluate_accuracy
 
             eval_fn = lambda m: evaluate_accuracy(m, test)  # noqa: E731
         latency_fn = None

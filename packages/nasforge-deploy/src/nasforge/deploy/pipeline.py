@@ -247,10 +247,10 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
     Steps recorded in ``state`` are not done again. An exported file whose parity check fails is
     removed: only files that passed stay in ``deploy/``.
     """
-    from nasforge.compression._utils import count_macs, count_params
     from nasforge.compression.base import ModelSpec as CompressionSpec
     from nasforge.deploy.compress_cli import load_compressed, save_compressed
     from nasforge.export.parity import ParityError
+    from nasforge.torchutils import count_flops, count_params
 
     adapter = adapter if adapter is not None else adapter_for(experiment)
     workdir = experiment.directory / "deploy" / f"trial-{trial.number:05d}"
@@ -300,7 +300,7 @@ def deploy_trial(experiment: Any, trial: Any, spec: DeploySpec, adapter: DeployA
             "trial": trial.number,
             "variant": label,
             "params": float(count_params(m)),
-            "flops": float(2 * count_macs(m, example)),  # FlopCounterMode counts 2 FLOPs per multiply-accumulate
+            "flops": float(count_flops(m, example)),  # one sample, as the trainer's flops column
             "torch_test_accuracy": float(adapter.score(m)),
             "metric": str(getattr(adapter, "metric", "accuracy")),
         }

@@ -1,4 +1,4 @@
-"""Small helpers shared by the export modules: input normalisation, module modes, quiet export."""
+"""Small helpers shared by the export modules: input normalisation, quiet export (model device and eval mode: :mod:`nasforge.torchutils`)."""
 
 from __future__ import annotations
 
@@ -43,31 +43,12 @@ def as_tensor_tuple(inputs: InputsLike, what: str = "sample_inputs") -> tuple[to
     return tuple(out)
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a model with neither)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 def batch_size_of(inputs: tuple[torch.Tensor, ...]) -> int:
     """The common size of dimension 0, or a UserError when the inputs disagree."""
     sizes = {int(t.shape[0]) for t in inputs}
     if len(sizes) != 1:
         raise UserError(f"inputs have different batch sizes {sorted(sizes)}; dimension 0 must be the batch in every input")
     return sizes.pop()
-
-
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put every submodule in eval mode, then restore each one's own ``training`` flag."""
-    saved = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, flag in saved:
-            module.training = flag
 
 
 @contextlib.contextmanager

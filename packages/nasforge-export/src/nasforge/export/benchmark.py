@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from nasforge.core.errors import UserError
-from nasforge.export._common import as_tensor_tuple, eval_mode, model_device
+from nasforge.export._common import as_tensor_tuple
 from nasforge.export.runtime import NON_LOCAL_PROVIDERS, _ort, feed, input_specs, make_session
+from nasforge.torchutils import eval_mode, model_device
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ import onnx
 import torch
 
 from nasforge.core.errors import UserError
-from nasforge.export._common import as_path, as_tensor_tuple, batch_size_of, eval_mode, model_device, quiet_torch_export, sha256_file
+from nasforge.export._common import as_path, as_tensor_tuple, batch_size_of, quiet_torch_export, sha256_file
+from nasforge.torchutils import eval_mode, model_device
 
 EXPORTERS = ("dynamo", "torchscript")
 _PROTOBUF_LIMIT = 2 * 1024**3

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from nasforge.core.errors import NasforgeError
-from nasforge.export._common import as_tensor_tuple, batch_size_of, eval_mode, model_device, to_numpy_batches
+from nasforge.export._common import as_tensor_tuple, batch_size_of, to_numpy_batches
 from nasforge.export.runtime import make_session, run_batched
+from nasforge.torchutils import eval_mode, model_device
 
 
 class ParityError(NasforgeError):

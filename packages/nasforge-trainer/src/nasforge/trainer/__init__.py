@@ -4,18 +4,19 @@ Public API (stable; the compression and export packages build on it):
 
 * :func:`build_model` (``nasforge.trainer.models``) — a model from a space name and an architecture.
 * :func:`load_dataset`, :class:`DatasetSplits`, :func:`make_loader` (``nasforge.trainer.data``).
-* :func:`fit`, :class:`TrainConfig`, :func:`evaluate_accuracy`, :func:`evaluate`
-  (``nasforge.trainer.training``).
-* :func:`count_params`, :func:`count_flops`, :func:`peak_memory`, :func:`measure_latency`
-  (``nasforge.trainer.metrics``).
-* :func:`load_trained_model`, :func:`save_trained_model` (``nasforge.trainer.artifacts``).
+* :func:`fit`, :class:`TrainConfig`, :func:`evaluate` (``nasforge.trainer.training``).
+* :func:`peak_memory`, :func:`measure_latency` (``nasforge.trainer.metrics``).
+* :func:`count_params`, :func:`count_flops`, :func:`evaluate_accuracy`: re-exported from
+  :mod:`nasforge.torchutils`, their one home (shared with compression and deploy).
+* :func:`load_trained_model`, :func:`save_trained_model`, :class:`SavedModelSpec` (the contents of
+  ``model.json``; ``nasforge.trainer.artifacts``).
 * :class:`TrainingEvaluator` — the ``trainer`` evaluator; :func:`mlp_space`, :func:`cnn_space`.
 """
 
 from nasforge.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "ModelSpec": "nasforge.trainer.artifacts",
+    "SavedModelSpec": "nasforge.trainer.artifacts",
     "load_model_spec": "nasforge.trainer.artifacts",
     "load_trained_model": "nasforge.trainer.artifacts",
     "save_trained_model": "nasforge.trainer.artifacts",
@@ -25,8 +26,8 @@ _EXPORTS = {
     "load_dataset": "nasforge.trainer.data",
     "make_loader": "nasforge.trainer.data",
     "TrainingEvaluator": "nasforge.trainer.evaluator",
-    "count_flops": "nasforge.trainer.metrics",
-    "count_params": "nasforge.trainer.metrics",
+    "count_flops": "nasforge.torchutils",
+    "count_params": "nasforge.torchutils",
     "measure_latency": "nasforge.trainer.metrics",
     "peak_memory": "nasforge.trainer.metrics",
     "build_model": "nasforge.trainer.models",
@@ -36,7 +37,7 @@ _EXPORTS = {
     "FitResult": "nasforge.trainer.training",
     "TrainConfig": "nasforge.trainer.training",
     "evaluate": "nasforge.trainer.training",
-    "evaluate_accuracy": "nasforge.trainer.training",
+    "evaluate_accuracy": "nasforge.torchutils",
     "fit": "nasforge.trainer.training",
 }
 
@@ -47,7 +48,7 @@ __all__ = [
     "FitResult",
     "ImageTensorDataset",
     "LabelledImages",
-    "ModelSpec",
+    "SavedModelSpec",
     "TrainConfig",
     "TrainingEvaluator",
     "build_model",

@@ -29,8 +29,11 @@ SPEC_FILE = "model.json"
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """The contents of ``model.json``."""
+class SavedModelSpec:
+    """The contents of ``model.json``: how a trained model was built, and the data it was trained on.
+
+    Not :class:`nasforge.compression.ModelSpec`, which only says how to rebuild a model from a
+    model builder (the deploy pipeline makes one from this)."""
 
     builder: str
     architecture: Architecture
@@ -62,7 +65,7 @@ class ModelSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+    def from_dict(cls, data: Mapping[str, Any]) -> SavedModelSpec:
         """Read the form :meth:`to_dict` wrote."""
         return cls(
             builder=str(data["builder"]),
@@ -98,7 +101,7 @@ def save_trained_model(
     directory.mkdir(parents=True, exist_ok=True)
     mean = splits.info.get("mean")
     std = splits.info.get("std")
-    spec = ModelSpec(
+    spec = SavedModelSpec(
         builder=builder,
         architecture=Architecture(dict(architecture)),
         input_shape=tuple(splits.input_shape),  # type: ignore[arg-type]
@@ -130,15 +133,15 @@ def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_model_spec(directory: str | Path) -> ModelSpec:
+def load_model_spec(directory: str | Path) -> SavedModelSpec:
     """Read ``model.json`` of a trial directory."""
     path = Path(directory) / SPEC_FILE
     if not path.is_file():
         raise UserError(f"{path} not found: {directory} is not a trial directory written by the trainer evaluator with save_model: true")
-    return ModelSpec.from_dict(json.loads(path.read_text()))
+    return SavedModelSpec.from_dict(json.loads(path.read_text()))
 
 
-def load_trained_model(directory: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, ModelSpec]:
+def load_trained_model(directory: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelSpec]:
     """Rebuild the model of a trial directory and load its trained weights; returns ``(model, spec)``.
 
     The model is returned in ``eval()`` mode.

@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from nasforge.core.errors import ConfigError, UnknownComponentError, UserError
+from nasforge.torchutils import BatchLoader
 from nasforge.trainer.task import CLASSIFICATION, Task
 
 #: Where downloadable datasets go when no ``root`` is given (override with NASFORGE_DATA_DIR).
@@ -163,41 +164,8 @@ class DatasetSplits:
         return self.task.example_input(self.input_shape, batch_size)
 
 
-class BatchLoader:
-    """Iterate over ``(x, y)`` batches of a dataset; reshuffled each pass when ``shuffle`` is set.
-
-    Uses the dataset's ``batch(indices, generator)`` when it has one (fast, in memory), otherwise
-    falls back to a ``torch.utils.data.DataLoader``. ``seed`` makes the order reproducible. When
-    shuffling, a dataset with ``bucket(order, batch_size, generator)`` may rearrange the shuffled
-    order (text datasets group texts of similar length, so batches carry little padding).
-    """
-
-    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int | None = None) -> None:
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.generator = torch.Generator()
-        self.generator.manual_seed(0 if seed is None else int(seed))
-
-    def __len__(self) -> int:
-        return (len(self.dataset) + self.batch_size - 1) // self.batch_size  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.dataset)  # type: ignore[arg-type]
-        batch = getattr(self.dataset, "batch", None)
-        if batch is None:
-            yield from DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle, generator=self.generator)
-            return
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        bucket = getattr(self.dataset, "bucket", None)
-        if self.shuffle and bucket is not None:
-            order = bucket(order, self.batch_size, self.generator)
-        for start in range(0, n, self.batch_size):
-            yield batch(order[start : start + self.batch_size], self.generator)
-
-
 def make_loader(dataset: Dataset, batch_size: int = 256, shuffle: bool = False, seed: int | None = None) -> BatchLoader:
-    """A :class:`BatchLoader` over ``dataset`` (the loader the trainer itself uses)."""
+    """A :class:`~nasforge.torchutils.BatchLoader` over ``dataset`` (the loader the trainer itself uses)."""
     return BatchLoader(dataset, batch_size, shuffle=shuffle, seed=seed)
 
 

@@ -37,6 +37,7 @@ from nasforge.core.errors import ConfigError, UnknownComponentError, UserError
 from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.records import Architecture, EvaluationResult
 from nasforge.core.space import SearchSpace
+from nasforge.torchutils import count_flops, count_params
 from nasforge.trainer import metrics as cost
 from nasforge.trainer.artifacts import save_trained_model
 from nasforge.trainer.data import DatasetSplits, check_dataset_options, get_dataset_loader, load_dataset
@@ -294,8 +295,8 @@ class TrainingEvaluator(Evaluator):
             if self.robustness is not None:
                 values.update(self.robustness.measure(model, splits, config.eval_batch_size, seed=self.data_seed))
             example = splits.example_input(1)
-            values["params"] = float(cost.count_params(model))
-            values["flops"] = float(cost.count_flops(model, splits.input_shape, example=example))
+            values["params"] = float(count_params(model))
+            values["flops"] = float(count_flops(model, example))
             values["peak_memory_mb"] = cost.peak_memory(model, splits.input_shape, example=example)
             context.check()
             model.to("cpu")

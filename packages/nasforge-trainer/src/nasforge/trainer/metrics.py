@@ -1,12 +1,11 @@
-"""Cost metrics of a model: parameters, FLOPs, peak memory and latency.
+"""Cost metrics of a model: peak memory and latency (parameters and FLOPs: :mod:`nasforge.torchutils`).
 
 All of them describe one inference at batch size 1 with the model in ``eval()`` mode, so they
-compare architectures, not training set-ups:
+compare architectures, not training set-ups. The ``trainer`` evaluator also reports
+:func:`nasforge.torchutils.count_params` and :func:`nasforge.torchutils.count_flops` (2 FLOPs per
+multiply-accumulate of convolutions and matrix products, counted by ``FlopCounterMode``), the
+helpers compression and deploy count with too.
 
-* :func:`count_params` — number of parameter elements (trainable or not; buffers excluded).
-* :func:`count_flops` — ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass.
-  It counts 2 FLOPs per multiply-accumulate of convolutions and matrix products (the ops that
-  dominate); element-wise ops (BatchNorm in eval, activations, additions, pooling) count 0.
 * :func:`peak_memory` — peak bytes of live tensors during one forward pass, in MiB. On CUDA
   this is ``torch.cuda.max_memory_allocated``. On CPU a ``TorchDispatchMode`` watches every
   tensor an operator creates and when it is freed (weak references), keeping the running
@@ -30,56 +29,14 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from nasforge.torchutils import eval_mode, example_batch
+
 MIB = 1024.0 * 1024.0
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
 def _example(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, example: torch.Tensor | None = None) -> torch.Tensor:
-    if example is not None:  # a task's own input (token ids, user/item ids): repeat its first row
-        return example[:1].repeat(batch_size, *([1] * (example.ndim - 1))).to(_device_of(model))
-    return torch.randn(batch_size, *[int(s) for s in input_shape], device=_device_of(model))
-
-
-class _EvalMode:
-    """Put a model in eval mode and restore its previous mode on exit."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.was_training = model.training
-
-    def __enter__(self) -> nn.Module:
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc: Any) -> None:
-        self.model.train(self.was_training)
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of parameter elements of ``model`` (shared parameters counted once)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_flops(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, example: torch.Tensor | None = None) -> int:
-    """FLOPs of one forward pass at ``batch_size`` (default 1), counted by ``FlopCounterMode``.
-
-    ``example``: an input batch to use instead of random normal data of ``input_shape`` (needed
-    for integer inputs such as token ids; see ``DatasetSplits.example_input``).
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    x = _example(model, input_shape, batch_size, example)
-    counter = FlopCounterMode(display=False)
-    with _EvalMode(model), torch.no_grad(), counter:
-        model(x)
-    return int(counter.get_total_flops())
+    """One input batch: a task's own ``example`` (token ids, user/item ids) if given, else random normal data."""
+    return example_batch(model, input_shape if example is None else example, batch_size)[0]
 
 
 class _LiveTensorTracker(TorchDispatchMode):
@@ -131,10 +88,10 @@ class _LiveTensorTracker(TorchDispatchMode):
 
 
 def peak_memory(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, example: torch.Tensor | None = None) -> float:
-    """Peak memory (MiB) of live tensors during one forward pass, weights and input included (``example`` as in :func:`count_flops`)."""
+    """Peak memory (MiB) of live tensors during one forward pass, weights and input included (``example``: a task's own input batch, whose first row is repeated)."""
     x = _example(model, input_shape, batch_size, example)
     device = x.device
-    with _EvalMode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
@@ -170,7 +127,7 @@ def measure_latency(
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
-        with _EvalMode(model), torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             for _ in range(warmup):
                 model(x)
             if cuda:
@@ -227,7 +184,7 @@ def measure_onnxruntime_latency(
 
     from nasforge.export import OnnxRuntimeBenchmark, export_onnx
 
-    with _EvalMode(model) as m, tempfile.TemporaryDirectory() as tmp:
+    with eval_mode(model) as m, tempfile.TemporaryDirectory() as tmp:
         x = _example(m, input_shape, 1, example).cpu()
         path = export_onnx(m, x, Path(tmp) / "model.onnx").path
         report = OnnxRuntimeBenchmark(path, batch_sizes=(batch_size,), threads=(threads,), providers=[_PROVIDERS[backend]], warmup=warmup, runs=runs,

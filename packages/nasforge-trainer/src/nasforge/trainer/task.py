@@ -20,28 +20,14 @@ A task object provides:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (CPU for a parameterless model)."""
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
-
-
-def iterate_batches(data: Any, batch_size: int) -> Iterable[Any]:
-    """``(x, y)`` batches of a dataset (through the trainer's loader) or of an iterable of batches."""
-    from torch.utils.data import Dataset
-
-    from nasforge.trainer.data import make_loader
-
-    if isinstance(data, Dataset):
-        return make_loader(data, batch_size=batch_size)
-    return data
+from nasforge.torchutils import classification_scores
 
 
 class Task:
@@ -60,23 +46,7 @@ class Task:
     @torch.no_grad()
     def evaluate(self, model: nn.Module, data: Any, batch_size: int = 512) -> dict[str, float]:
         """Mean loss and accuracy of ``model`` on a dataset or an iterable of ``(x, y)`` batches."""
-        device = model_device(model)
-        was_training = model.training
-        model.eval()
-        correct = total = 0
-        loss_sum = 0.0
-        try:
-            for x, y in iterate_batches(data, batch_size):
-                x, y = x.to(device), y.to(device)
-                logits = model(x)
-                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct += int((logits.argmax(dim=1) == y).sum())
-                total += int(y.numel())
-        finally:
-            model.train(was_training)
-        if total == 0:
-            raise ValueError("cannot evaluate on an empty dataset")
-        return {"loss": loss_sum / total, "accuracy": correct / total}
+        return classification_scores(model, data, batch_size)
 
     def example_input(self, input_shape: Sequence[int], batch_size: int = 1) -> torch.Tensor:
         """A random input batch of ``input_shape`` (float, standard normal)."""

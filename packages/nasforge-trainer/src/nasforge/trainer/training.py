@@ -5,7 +5,7 @@ validation accuracy after every epoch::
 
     config = TrainConfig(epochs=5, lr=0.01)
     result = fit(model, splits, config)          # FitResult(train_loss, valid_accuracy, ...)
-    test_acc = evaluate_accuracy(model, splits.test)
+    test_acc = evaluate_accuracy(model, splits.test)   # nasforge.torchutils's, re-exported by nasforge.trainer
 
 Given a :class:`~nasforge.core.evaluator.TrialContext`, it calls ``context.check()`` before every
 batch (so trial time limits are honoured mid-epoch) and ``context.report(epoch, train_loss=...,
@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 
 from nasforge.core.errors import ConfigError, TrialFailed
 from nasforge.core.evaluator import TrialContext
-from nasforge.trainer.data import BatchLoader, DatasetSplits
+from nasforge.torchutils import BatchLoader
+from nasforge.trainer.data import DatasetSplits
 from nasforge.trainer.task import CLASSIFICATION
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -134,11 +135,6 @@ def evaluate(model: nn.Module, data: Dataset | Iterable[Any], batch_size: int = 
     """
     scores = CLASSIFICATION.evaluate(model, data, batch_size)
     return scores["loss"], scores["accuracy"]
-
-
-def evaluate_accuracy(model: nn.Module, data: Dataset | Iterable[Any], batch_size: int = 512) -> float:
-    """Accuracy (fraction in ``[0, 1]``) of ``model`` on a dataset or an iterable of ``(x, y)`` batches."""
-    return evaluate(model, data, batch_size)[1]
 
 
 def fit(

@@ -41,8 +41,9 @@ from torch.utils.data import Dataset
 
 from nasforge.core.errors import ConfigError, SpaceError, UserError
 from nasforge.core.space import SearchSpace
+from nasforge.torchutils import iterate_batches, model_device
 from nasforge.trainer.data import DatasetSplits
-from nasforge.trainer.task import Task, iterate_batches, model_device
+from nasforge.trainer.task import Task
 from nasforge.trainer.tasks._common import check_fraction, check_int, choice_values, data_path
 
 

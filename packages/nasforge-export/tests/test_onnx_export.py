@@ -158,3 +158,32 @@ def test_user_mistakes_in_arguments(tiny_cnn, tmp_path):
         export_onnx(tiny_cnn, [[1, 2, 3]], tmp_path / "m.onnx")
     with pytest.raises(UserError, match="unknown exporter"):
         export_onnx(tiny_cnn, torch.randn(1, 3, 8, 8), tmp_path / "m.onnx", exporter="tensorflow")
+
+
+class TinyRecurrent(nn.Module):
+    """Token ids -> embedding -> LSTM or GRU -> mean over time: a sequence model with a dynamic length."""
+
+    onnx_dynamic_dims = {1: "sequence"}
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(20, 8)
+        self.rnn = (nn.LSTM if kind == "lstm" else nn.GRU)(8, 8, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.embedding(tokens))
+        return self.head(out.mean(dim=1))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_recurrent_models_keep_a_dynamic_sequence_axis_on_every_export(kind, tmp_path):
+    # torch.onnx.export swaps the RNN decomposition without clearing the operator's dispatch cache:
+    # before the fix, the second export of an LSTM/GRU in one process unrolled the recurrence over
+    # the sample's length and fixed the sequence axis (the int8 exporter exports twice)
+    for i in range(2):
+        model = TinyRecurrent(kind).eval()
+        info = export_onnx(model, torch.randint(0, 20, (1, 6)), tmp_path / f"{i}.onnx")
+        assert info.input_shapes[0] == ("batch", "sequence"), (i, info.input_shapes)
+        x = torch.randint(0, 20, (3, 11))  # another batch and length than the sample's
+        np.testing.assert_allclose(run_onnx(info.path, x), model(x).detach().numpy(), atol=1e-4, rtol=1e-3)

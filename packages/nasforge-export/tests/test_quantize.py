@@ -60,6 +60,32 @@ def test_qoperator_format_and_options_validation(digits_model, digits_onnx, tmp_
         quantize_int8(digits_onnx, tmp_path / "x.onnx", x_train[:10], nodes_to_exclude=("no_such_node",))
 
 
+def test_op_types_limit_what_is_quantized_and_an_exporter_takes_the_models_hint(digits_model, digits_onnx, tmp_path):
+    from nasforge.export.exporters import OnnxInt8Exporter
+
+    model, x_train, _, x_test, y_test = digits_model
+
+    def quantized_consumers(path):
+        proto = onnx.load(str(path))
+        dq = {o for n in proto.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+        return {n.op_type for n in proto.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and set(n.input) & dq}
+
+    assert "Conv" in quantized_consumers(quantize_int8(digits_onnx, tmp_path / "all.onnx", x_train[:50]).path)
+    only = quantize_int8(digits_onnx, tmp_path / "gemm.onnx", x_train[:50], op_types=("Gemm",))
+    assert quantized_consumers(only.path) == {"Gemm"} and only.options.op_types == ("Gemm",)
+    with pytest.raises(UserError, match="op_types"):
+        quantize_int8(digits_onnx, tmp_path / "x.onnx", x_train[:10], op_types="Gemm")
+    # a model naming its op types in onnx_int8_op_types gets them unless the exporter is told otherwise
+    model.onnx_int8_op_types = ("Gemm",)
+    try:
+        hinted = OnnxInt8Exporter().export(model, x_train[:1], tmp_path / "hint", "m", calibration=x_train[:50])
+        told = OnnxInt8Exporter(op_types=["Conv"]).export(model, x_train[:1], tmp_path / "told", "m", calibration=x_train[:50])
+    finally:
+        del model.onnx_int8_op_types
+    assert quantized_consumers(hinted.path) == {"Gemm"} and list(hinted.card["quantization"]["options"]["op_types"]) == ["Gemm"]
+    assert "Conv" in quantized_consumers(told.path) and "Gemm" not in quantized_consumers(told.path)
+
+
 def test_calibration_reader_batches_and_rewinds():
     reader = ArrayCalibrationReader(["input"], np.zeros((10, 1, 8, 8), np.float64), batch_size=4)
     sizes = []

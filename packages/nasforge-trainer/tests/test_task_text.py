@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
 from nasforge_trainer_testing import SHARED_DATA, require_shared
@@ -99,7 +100,7 @@ ARCHS = [
     {"embedding_dim": 16, "encoder": "cnn", "hidden": 8, "pooling": "max", "dropout": 0.1, "kernel_set": "2,3,4"},
     {"embedding_dim": 16, "encoder": "lstm", "hidden": 8, "pooling": "mean", "dropout": 0.1, "layers": 2, "bidirectional": True},
     {"embedding_dim": 16, "encoder": "gru", "hidden": 8, "pooling": "max", "dropout": 0.1, "layers": 1, "bidirectional": False},
-    {"embedding_dim": 16, "encoder": "transformer", "hidden": 16, "pooling": "mean", "dropout": 0.1, "layers": 1, "heads": 2},
+    {"embedding_dim": 16, "encoder": "transformer", "hidden": 16, "pooling": "max", "dropout": 0.1, "layers": 1, "heads": 2},
 ]
 
 
@@ -115,7 +116,10 @@ def test_text_space_conditions():
 
 
 @pytest.mark.parametrize("arch", ARCHS, ids=lambda a: a["encoder"])
-def test_every_encoder_learns_the_toy_task_and_ignores_padding(arch, toy_csv):
+def test_every_encoder_learns_the_toy_task_ignores_padding_and_exports_fp32_and_int8(arch, toy_csv, tmp_path):
+    from nasforge.export.exporters import OnnxExporter, OnnxInt8Exporter
+    from nasforge.export.parity import check_parity
+
     splits = load_text_csv(toy_csv, text_columns="review", label_column="stars", valid_fraction=0.2, test_fraction=0.2, seed=0, max_length=16)
     torch.manual_seed(0)
     model = build_model("text", arch, splits.input_shape, splits.num_classes, **splits.model_options)
@@ -126,20 +130,19 @@ def test_every_encoder_learns_the_toy_task_and_ignores_padding(arch, toy_csv):
     padded = torch.cat([x, torch.zeros(3, 5, dtype=torch.long)], dim=1)
     assert torch.allclose(model(x), model(padded), atol=1e-5)  # padding changes nothing
 
-
-@pytest.mark.parametrize("arch", [ARCHS[0], ARCHS[1], ARCHS[3]], ids=lambda a: a["encoder"])
-def test_recurrent_and_attention_models_export_with_dynamic_batch_and_sequence(arch, tmp_path):
-    from nasforge.export import export_onnx
-    from nasforge.export.parity import check_parity
-
-    model = build_model("text", arch, (12,), 3, vocab_size=50).eval()
-    example = torch.randint(2, 50, (1, 12))
-    exported = export_onnx(model, example, tmp_path / "m.onnx")
-    assert exported.input_shapes[0][0] == "batch" and isinstance(exported.input_shapes[0][1], str)
-    for shape in [(1, 3), (4, 12), (2, 30)]:
-        x = torch.randint(2, 50, shape)
-        report = check_parity(model, exported.path, x, raise_on_failure=False)
-        assert report.passed, (shape, report.summary())
+    # the pipeline's exporters, one after the other as the deploy stage runs them: both files keep
+    # a dynamic batch and sequence axis and pass parity (fp32 to 1e-4, int8 on arg-max agreement)
+    calibration, evaluation = splits.train.ids[:48], (splits.test.ids, splits.test.labels)
+    for exporter in (OnnxExporter(), OnnxInt8Exporter()):
+        written = exporter.export(model, splits.example_input(1), tmp_path, "m", calibration=calibration, evaluation=evaluation)
+        assert written.parity.passed, written.parity.summary()
+        shape = onnx.load(str(written.path)).graph.input[0].type.tensor_type.shape.dim
+        assert [d.dim_param for d in shape] == ["batch", "sequence"], (exporter.name, shape)
+        assert written.card["metrics"]["accuracy"] >= 0.9
+        for rows, length in [(1, 3), (4, 12), (2, 30)]:  # other batches and lengths than the sample's
+            tokens = torch.randint(2, splits.model_options["vocab_size"], (rows, length))
+            report = check_parity(model, written.path, tokens, atol=exporter.atol, rtol=exporter.rtol, min_argmax_agreement=0.0, raise_on_failure=False)
+            assert report.passed, (exporter.name, rows, length, report.summary())
 
 
 def test_bucketed_batches_cover_every_text_once_with_less_padding():

@@ -17,6 +17,7 @@ float32 export too, and the drop). Plugins register more exporters through
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -192,6 +193,10 @@ class OnnxInt8Exporter(Exporter):
     Extra options: any :class:`~nasforge.export.quantize.QuantizationOptions` field, e.g.
     ``exclude_last_layer=True`` to keep the classifier in float, ``quant_format="qoperator"``.
     Parity against PyTorch is judged on arg-max agreement only (default at least 0.9).
+
+    A model may name the ONNX op types worth quantizing in an ``onnx_int8_op_types`` attribute
+    (the text models of nasforge-trainer do: their padding masks add large constants that int8
+    cannot hold); it is used when ``op_types`` is not given.
     """
 
     name = "onnx-int8"
@@ -205,8 +210,8 @@ class OnnxInt8Exporter(Exporter):
     def __init__(self, quantization: QuantizationOptions | None = None, **options: Any) -> None:
         fields = set(QuantizationOptions.__dataclass_fields__)
         quant_overrides = {k: options.pop(k) for k in list(options) if k in fields}
-        import dataclasses
-
+        if isinstance(quant_overrides.get("op_types"), list):
+            quant_overrides["op_types"] = tuple(quant_overrides["op_types"])
         self.quantization = dataclasses.replace(quantization or QuantizationOptions(), **quant_overrides).validate()
         super().__init__(**options)
 
@@ -215,9 +220,13 @@ class OnnxInt8Exporter(Exporter):
         if calibration is None:
             raise UserError("int8 export needs calibration data: pass real input samples (e.g. 100-1000 training images) as calibration")
         path = self._target(out_dir, name)
+        options = self.quantization
+        hinted = getattr(model, "onnx_int8_op_types", None)
+        if options.op_types is None and hinted:
+            options = dataclasses.replace(options, op_types=tuple(hinted)).validate()
         with tempfile.TemporaryDirectory(prefix="nasforge-int8-") as tmp:
             float_path = self._float_reference(model, sample_inputs, Path(tmp))
-            result = quantize_int8(float_path, path, calibration, self.quantization)
+            result = quantize_int8(float_path, path, calibration, options)
             metrics: dict[str, Any] = {}
             if evaluation is not None:
                 x, y = evaluation

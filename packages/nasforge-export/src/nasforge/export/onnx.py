@@ -17,9 +17,10 @@ Batch dimension 0 of every input is symbolic (``batch``) unless ``dynamic_batch=
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,7 @@ def _export_dynamo(model, inputs, batch, path, dynamic_batch, opset, in_names, o
         batch_dim = {0: torch.export.Dim("batch")} if dynamic_batch else {}
         dynamic_shapes = tuple({**batch_dim, **extra} for _ in args)
     try:
-        with quiet_torch_export():
+        with quiet_torch_export(), _fresh_rnn_dispatch():
             program = torch.onnx.export(
                 model,
                 args,
@@ -227,6 +228,39 @@ def _export_dynamo(model, inputs, batch, path, dynamic_batch, opset, in_names, o
             program.save(path, external_data=False)
     except Exception as exc:
         raise ExportError(_explain(model, exc, dynamic_batch)) from exc
+
+
+# The RNN operators whose decomposition torch.onnx.export swaps for a while-loop one when a shape is dynamic.
+_RNN_OPS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+
+
+@contextlib.contextmanager
+def _fresh_rnn_dispatch() -> Iterator[None]:
+    """Forget the cached dispatch of the RNN operators before and after a dynamo export.
+
+    With dynamic shapes, ``torch.onnx.export`` registers while-loop decompositions of
+    ``aten.lstm``/``aten.gru`` (``torch.export._patches``) by assigning the operator's
+    ``py_kernels`` directly, which leaves the operator's dispatch cache alone. The first export
+    then decomposes the graph after the patch is gone and caches the default decomposition, a
+    Python loop over the time steps; every later export in the process reuses that cached
+    kernel, unrolls the loop over the sample's length and fixes the sequence axis (seen with
+    torch 2.9-2.14: the int8 exporter's second, float32 reference export of a text model failed).
+    Clearing the caches makes each export resolve the kernel anew.
+    """
+    _clear_rnn_dispatch_caches()
+    try:
+        yield
+    finally:
+        _clear_rnn_dispatch_caches()
+
+
+def _clear_rnn_dispatch_caches() -> None:
+    for name in _RNN_OPS:
+        packet = getattr(torch.ops.aten, name, None)
+        for overload in (packet.overloads() if packet is not None else ()):
+            cache = getattr(getattr(packet, overload), "_dispatch_cache", None)
+            if isinstance(cache, dict):
+                cache.clear()
 
 
 def _export_torchscript(model, inputs, path, dynamic_batch, opset, in_names, out_names, extra_dims=None) -> None:

@@ -118,6 +118,7 @@ class QuantizationOptions:
     exclude_first_layer: bool = False
     exclude_last_layer: bool = False
     nodes_to_exclude: tuple[str, ...] = ()
+    op_types: tuple[str, ...] | None = None  # None: every op type onnxruntime can quantize
     preprocess: bool = True
     calibration_batch_size: int = 32
 
@@ -131,6 +132,10 @@ class QuantizationOptions:
         ):
             if value not in allowed:
                 raise UserError(f"{what} {value!r} is not supported; choose one of {', '.join(allowed)}")
+        if self.op_types is not None and (
+            isinstance(self.op_types, str) or not self.op_types or not all(isinstance(t, str) and t for t in self.op_types)
+        ):
+            raise UserError(f"op_types must be a non-empty list of ONNX op type names like ['MatMul', 'Gemm'], got {self.op_types!r}")
         return self
 
 
@@ -264,6 +269,7 @@ def quantize_int8(
                 activation_type=types[options.activation_type],
                 weight_type=types[options.weight_type],
                 nodes_to_exclude=excluded or None,
+                op_types_to_quantize=list(options.op_types) if options.op_types is not None else None,
                 calibrate_method=methods[options.calibrate_method],
                 extra_options={"CalibTensorRangeSymmetric": False},
             )

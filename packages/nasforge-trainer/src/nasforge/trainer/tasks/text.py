@@ -506,6 +506,9 @@ class TextClassifier(nn.Module):
     """
 
     onnx_dynamic_dims: ClassVar[dict[int, str]] = {1: "sequence"}
+    # int8 where it pays (embedding table, projections, convolutions, classifier); the masking
+    # arithmetic (-inf attention bias) would lose everything in an 8-bit range
+    onnx_int8_op_types: ClassVar[tuple[str, ...]] = ("Gather", "MatMul", "Gemm", "Conv")
 
     def __init__(self, vocab_size: int, embedding_dim: int, encoder: str, hidden: int, layers: int, pooling: str, dropout: float,
                  num_classes: int, kernels: Sequence[int] = (3, 4, 5), bidirectional: bool = False, heads: int = 2,
@@ -548,7 +551,8 @@ class TextClassifier(nn.Module):
         h = self.encoder(self.embedding_dropout(self.embedding(tokens)), keep)
         mask = keep.unsqueeze(-1).to(h.dtype)
         if self.pooling == "max":
-            pooled = (h * mask + (mask - 1.0) * 1e4).amax(dim=1)
+            # padding takes the first position's value (always a real token): no large constant, which int8 could not hold
+            pooled = torch.where(keep.unsqueeze(-1), h, h[:, :1]).amax(dim=1)
         else:
             pooled = (h * mask).sum(dim=1) / mask.sum(dim=1)
         return self.classifier(self.dropout(pooled))

@@ -51,18 +51,22 @@ OPTUNA_TPE_MS = 6.2  # per ask+tell at 1,000 trials of history
 #: The row of Optuna's TPESampler driven directly (no nasforge in between), measured in the same run.
 OPTUNA_DIRECT = "optuna-direct"
 
-_TABLE = None  # per worker: (valid200, test200, valid12, test12) arrays indexed by architecture_index
+_TABLE = None  # per worker: (valid200, test200, valid12, test12) arrays indexed by architecture_index; valid as fractions, test in %
 
 
 def _init_worker(table_path: str) -> None:
     global _TABLE
-    from nasforge_nasbench201 import load_table
+    from nasforge_nasbench201 import accuracy_fraction, load_table
 
     t = load_table(table_path)
     from nasforge.core.plugins import get_plugin_manager
 
     get_plugin_manager()  # load every plugin now, so that the pilot runs time the search, not the imports
-    _TABLE = tuple(np.asarray(t.columns[c]) for c in ("cifar10_valid_acc", "cifar10_test_acc", "cifar10_valid_acc_12ep", "cifar10_test_acc_12ep"))
+    # The search is told what the nasbench201 evaluator reports: validation accuracy as a fraction
+    # (nasforge's convention). Test accuracy is only printed, in the published percentages.
+    valid, test = (np.asarray(t.columns[c]) for c in ("cifar10_valid_acc", "cifar10_test_acc"))
+    valid12, test12 = (np.asarray(t.columns[c]) for c in ("cifar10_valid_acc_12ep", "cifar10_test_acc_12ep"))
+    _TABLE = (accuracy_fraction(valid), test, accuracy_fraction(valid12), test12)
 
 
 def options_for(cls: type) -> dict:

@@ -10,8 +10,9 @@ import pytest
 
 from nasforge.core.errors import ConfigError, UserError
 from nasforge.core.evaluator import TrialContext
+from nasforge.core.formatting import human
 from nasforge.core.space import Categorical, SearchSpace
-from nasforge_nasbench201 import NASBench201Evaluator, epochs_for_fidelity, from_arch_str, nasbench201_space
+from nasforge_nasbench201 import NASBench201Evaluator, accuracy_fraction, epochs_for_fidelity, from_arch_str, nasbench201_space
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,8 @@ def test_full_fidelity_returns_the_200_epoch_row(evaluator, rows):
     for row in rows[:: 1000]:
         result = evaluator.evaluate(from_arch_str(row["arch_str"]), _context())
         m = result.metrics
-        assert m["accuracy"] == float(row["cifar10_valid_acc"])
-        assert m["test_accuracy"] == float(row["cifar10_test_acc"])
+        assert m["accuracy"] == pytest.approx(float(row["cifar10_valid_acc"]) / 100)
+        assert m["test_accuracy"] == pytest.approx(float(row["cifar10_test_acc"]) / 100)
         assert m["epochs"] == 200
         assert m["params_m"] == float(row["params_m"])
         assert m["params"] == round(float(row["params_m"]) * 1e6)
@@ -49,9 +50,19 @@ def test_full_fidelity_returns_the_200_epoch_row(evaluator, rows):
 def test_low_fidelity_returns_the_12_epoch_columns(evaluator, rows):
     row = rows[123]
     m = evaluator.evaluate(from_arch_str(row["arch_str"]), _context(fidelity=12)).metrics
-    assert m["accuracy"] == float(row["cifar10_valid_acc_12ep"])
-    assert m["test_accuracy"] == float(row["cifar10_test_acc_12ep"])
+    assert m["accuracy"] == pytest.approx(float(row["cifar10_valid_acc_12ep"]) / 100)
+    assert m["test_accuracy"] == pytest.approx(float(row["cifar10_test_acc_12ep"]) / 100)
     assert m["epochs"] == 12
+
+
+def test_accuracy_is_a_fraction_shown_as_a_percentage_like_every_evaluator(evaluator, rows):
+    """One convention: stored 0-1 (as the trainer stores it), displayed as the same percentage the table publishes."""
+    for row in rows[:: 997]:
+        m = evaluator.lookup(from_arch_str(row["arch_str"]))
+        for metric, column in (("accuracy", "cifar10_valid_acc"), ("test_accuracy", "cifar10_test_acc")):
+            assert 0.0 <= m[metric] <= 1.0
+            assert human(m[metric], metric) == f"{float(row[column]):.2f}%"
+    assert accuracy_fraction(94.37) == pytest.approx(0.9437)
 
 
 def test_fidelity_mapping_floors_to_known_epochs():

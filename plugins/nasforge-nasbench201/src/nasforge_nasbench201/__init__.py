@@ -5,7 +5,7 @@ entry-point group (see :mod:`nasforge_nasbench201.plugin`). The model builder ne
 ``torch`` extra; the space and the tabular evaluator need only nasforge-core.
 """
 
-from nasforge_nasbench201.evaluator import NASBench201Evaluator, epochs_for_fidelity
+from nasforge_nasbench201.evaluator import NASBench201Evaluator, accuracy_fraction, epochs_for_fidelity
 from nasforge_nasbench201.space import (
     EDGE_NAMES,
     EDGES,
@@ -26,6 +26,7 @@ __all__ = [
     "NASBench201Evaluator",
     "NASBench201Table",
     "OPERATIONS",
+    "accuracy_fraction",
     "architecture_from_index",
     "architecture_index",
     "epochs_for_fidelity",

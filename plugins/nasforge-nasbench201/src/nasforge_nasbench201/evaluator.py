@@ -3,15 +3,19 @@
 What the search sees and what is reported (all floats):
 
 ============================  =====================================================================
-``accuracy``                  CIFAR-10 validation accuracy (%) after 200 epochs, or after 12 epochs
+``accuracy``                  CIFAR-10 validation accuracy after 200 epochs, or after 12 epochs
                               when the trial asks for a low fidelity (the search signal)
-``test_accuracy``             CIFAR-10 test accuracy (%) at the same number of epochs (report only)
+``test_accuracy``             CIFAR-10 test accuracy at the same number of epochs (report only)
 ``epochs``                    12 or 200: which columns answered
 ``params`` / ``params_m``     parameters (count / millions), 10-way classifier included
 ``flops`` / ``flops_m``       FLOPs (count / millions) of one 32x32 forward pass
 ``latency_<device>``          measured latency in ms on each device the table lists (HW-NAS-Bench, HELP)
 ``latency_ms``                the latency of the configured ``latency_device`` (default ``pixel3``)
 ============================  =====================================================================
+
+Accuracies are fractions (0-1), nasforge's one convention for every evaluator (the trainer's
+too); tables and reports show them as percentages. The table itself stores the published
+percentages; :func:`accuracy_fraction` converts.
 
 Fidelity is a number of training epochs. The table knows 12 and 200 epochs, so a trial gets the
 largest known epoch count not above what it asked for: ``fidelity < 200`` -> 12-epoch columns,
@@ -37,6 +41,11 @@ from nasforge_nasbench201.table import NASBench201Table, load_table
 EPOCHS_AVAILABLE: tuple[int, ...] = (12, 200)
 FULL_EPOCHS = 200
 DEFAULT_LATENCY_DEVICE = "pixel3"
+
+
+def accuracy_fraction(percent: Any) -> Any:
+    """The table's published percentage (``94.37``) as the fraction nasforge stores (``0.9437``); also for numpy arrays."""
+    return percent / 100.0
 
 
 def epochs_for_fidelity(fidelity: float | None) -> int:
@@ -118,8 +127,8 @@ class NASBench201Evaluator(Evaluator):
         epochs = epochs_for_fidelity(fidelity)
         suffix = "" if epochs == FULL_EPOCHS else f"_{epochs}ep"
         metrics = {
-            "accuracy": row["cifar10_valid_acc" + suffix],
-            "test_accuracy": row["cifar10_test_acc" + suffix],
+            "accuracy": float(accuracy_fraction(row["cifar10_valid_acc" + suffix])),
+            "test_accuracy": float(accuracy_fraction(row["cifar10_test_acc" + suffix])),
             "epochs": float(epochs),
             "params_m": row["params_m"],
             "params": round(row["params_m"] * 1e6),

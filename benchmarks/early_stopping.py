@@ -3,17 +3,17 @@
 The same search three times in one process, contenders one after another with identical seeds:
 the trainer's ``cnn`` space on scikit-learn's digits, ``random`` strategy (its draws do not depend
 on results, so every run trains the same architectures in the same order), each trial up to
-``--epochs`` epochs with one torch thread. Runs: no early stopping, ``asha`` (grace 1, eta 3) and
-``median`` (grace 2, at least 3 trials). Prints, per run, the best validation accuracy, the epochs
+``--epochs`` epochs with one torch thread. Runs: no early stopping, then each ``--rules`` contender
+(default: ``median`` and ``asha`` at the config's defaults, grace 1, eta 3, min_trials 3). Prints, per run, the best validation accuracy, the epochs
 actually trained (complete trials: their epochs; stopped ones: the epochs they reported) and the
 ratio to the run without early stopping, then whether the target holds: the same best accuracy
 with at most 0.5x the epochs.
 
     python benchmarks/early_stopping.py --trials 16 --epochs 8
-    python benchmarks/early_stopping.py --trials 16 --epochs 8 --rules median:grace=1 asha:grace=2,eta=3
+    python benchmarks/early_stopping.py --trials 16 --epochs 8 --seed 1 --rules median asha asha:grace=2,eta=4
 
-``--rules`` names the contenders as ``RULE:key=value,...`` (default: ``asha:grace=1,eta=3`` and
-``median:grace=2,min_trials=3``).
+``--rules`` names the contenders as ``RULE`` or ``RULE:key=value,...``; options left out take the
+config's defaults (``early_stopping`` in docs/config.md).
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rules", nargs="+", default=["asha:grace=1,eta=3", "median:grace=2,min_trials=3"], help="contenders, RULE:key=value,...")
+    parser.add_argument("--rules", nargs="+", default=["median", "asha"], help="contenders, RULE or RULE:key=value,... (default: median asha, at the config's defaults)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, torch threads 1 (evaluator threads=1), {platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"torch {torch.__version__}, torch threads 1 (evaluator threads=1), {platform.processor() or platform.machine()}, seed {args.seed}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     runs: dict[str, dict | None] = {"none": None}
     for spec in args.rules:
         rule, _, opts = spec.partition(":")
@@ -71,7 +72,7 @@ def main() -> None:
             pruned = sum(t.state is TrialState.PRUNED for t in result.trials)
             results[name] = (result.best.metrics["accuracy"], epochs, result.best.number)
             print(f"{name:>24}: best accuracy {result.best.metrics['accuracy']:.4f} (trial {result.best.number}), trained epochs {epochs}, "
-                  f"{pruned} of {len(result.trials)} trials stopped early, {seconds:.0f} s wall", flush=True)
+                  f"{pruned} of {len(result.trials)} trials stopped early, {seconds:.0f} s wall, load average {os.getloadavg()[0]:.1f}", flush=True)
     base_acc, base_epochs, _ = results["none"]
     for name in list(runs)[1:]:
         acc, epochs, _ = results[name]

@@ -233,6 +233,7 @@ SINGLE_HOMES = {
     "evaluate_accuracy": "nasforge.torchutils",
     "classification_scores": "nasforge.torchutils",
     "model_device": "nasforge.torchutils",
+    "parse_device": "nasforge.torchutils",
     "eval_mode": "nasforge.torchutils",
     "example_batch": "nasforge.torchutils",
     "BatchLoader": "nasforge.torchutils",

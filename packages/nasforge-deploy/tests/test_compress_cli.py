@@ -127,9 +127,11 @@ def test_compress_and_export_share_flag_names_and_the_help_lists_every_compresso
     parser = build_parser()
     for command in ("compress", "export"):
         base = ["--input-shape", "3"] + (["channel"] if command == "compress" else [])
-        new = parser.parse_args([command, *base, "--model-factory", "m:f", "--model-kwargs", "{}", "--out", "x"])
-        old = parser.parse_args([command, *base, "--model-factory", "m:f", "--factory-kwargs", "{}", "--output", "x"])
+        new = parser.parse_args([command, *base, "--model-factory", "m:f", "--model-kwargs", "{}", "--out", "x", "--latency-threads", "2", "--latency-runs", "7"])
+        old = parser.parse_args([command, *base, "--model-factory", "m:f", "--factory-kwargs", "{}", "--output", "x", "--bench-threads", "2", "--bench-runs", "7"])
         assert vars(new) == vars(old)
+        shared = parser.parse_args([command, *base, "--model", "m.pt", "--trust-pickle", "--device", "cuda:1", "--out", "x"])
+        assert (shared.model, shared.trust_pickle, shared.device) == ("m.pt", True, "cuda:1")
     with pytest.raises(SystemExit):
         parser.parse_args(["compress", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
@@ -150,3 +152,60 @@ def test_a_typo_in_the_compress_section_creates_and_announces_no_folder(tmp_path
     captured = capsys.readouterr()
     assert "compress.variants[0].name" in captured.err and "did you mean 'channel'" in captured.err
     assert "experiment folder" not in captured.out and not (tmp_path / "runs").exists()
+
+
+def _compress_digits_cnn(tmp_path, *extra):
+    out = tmp_path / "small.pt"
+    argv = ["compress", "depth", "--space", "cnn", "--arch", json.dumps(DIGITS_ARCH), "--input-shape", "1,8,8", "-o", "num_blocks=1", "--out", str(out), *extra]
+    return main(argv), out
+
+
+def test_latency_times_before_and_after_interleaved_in_one_loop_and_reports_the_spread(tmp_path, capsys, monkeypatch):
+    """--latency uses the deploy table's interleaved helper once, for both models, not two separate timings."""
+    import nasforge.export.benchmark as benchmark
+    from nasforge.export.latency import OnnxRuntimeLatency
+
+    calls, real = [], benchmark.interleaved_latency
+
+    def spy(files, example, threads, runs, rounds=3):
+        calls.append((list(files), threads, runs, rounds))
+        return real(files, example, threads, runs, rounds)
+
+    monkeypatch.setattr(benchmark, "interleaved_latency", spy)
+    monkeypatch.setattr(OnnxRuntimeLatency, "__call__", lambda self, model: pytest.fail("a model was timed on its own, not interleaved"))
+    report = tmp_path / "report.json"
+    code, _ = _compress_digits_cnn(tmp_path, "--latency", "--latency-runs", "5", "--latency-threads", "1", "--report", str(report))
+    assert code == 0
+    assert calls == [(["before", "after"], 1, 5, 3)]
+    data = json.loads(report.read_text())
+    for side in ("metrics_before", "metrics_after"):
+        assert data[side]["latency_ms"] > 0 and data[side]["latency_spread_ms"] >= 0
+    printed = capsys.readouterr().out
+    latency_row = next(line for line in printed.splitlines() if line.startswith("latency_ms"))
+    assert latency_row.count("±") == 2 and "timed interleaved" in printed and "latency_spread_ms" not in printed
+
+
+def test_device_cpu_runs_and_cuda_where_there_is_none_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    code, out = _compress_digits_cnn(tmp_path, "--device", "cpu")
+    assert code == 0 and "device: cpu" in capsys.readouterr().out and out.is_file()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same path on a machine with a GPU
+    for device in ("cuda", "cuda:1"):
+        code, _ = _compress_digits_cnn(tmp_path / device.replace(":", ""), "--device", device)
+        err = capsys.readouterr().err
+        assert code == 2 and f"--device {device}: CUDA is not available here" in err and err.count("\n") == 1 and "Traceback" not in err
+    code, _ = _compress_digits_cnn(tmp_path, "--device", "gpu")
+    assert code == 2 and "--device must be cpu, cuda or cuda:N" in capsys.readouterr().err
+
+
+def test_compress_then_export_and_compress_again_through_the_model_flag(tmp_path, capsys):
+    """The documented chain: compress writes {state_dict, spec}; export and compress read it with --model, no pickle, no factory."""
+    code, small = _compress_digits_cnn(tmp_path)
+    assert code == 0 and "pickled module" not in capsys.readouterr().out
+    assert main(["export", "--model", str(small), "--input-shape", "1,8,8", "--out", str(tmp_path / "onnx"), "--exporter", "torchscript"]) == 0
+    assert (tmp_path / "onnx" / "small.onnx").is_file() and "parity pass" in capsys.readouterr().out
+    smaller = tmp_path / "smaller.pt"
+    assert main(["compress", "channel", "--model", str(small), "--input-shape", "1,8,8", "-o", "ratio=0.5", "--out", str(smaller)]) == 0
+    model = load_compressed(smaller)  # still a safe {state_dict, spec} file: the spec travelled on
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    assert main(["compress", "channel", "--model", str(small), "--space", "cnn", "--input-shape", "1,8,8", "--out", str(smaller)]) == 2
+    assert "give one model source" in capsys.readouterr().err

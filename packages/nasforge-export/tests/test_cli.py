@@ -87,6 +87,8 @@ def test_bench_writes_json(tmp_path, capsys):
         (["--model-factory", FACTORY, "--input-shape", "3,8,8", "--model-kwargs", '{"colour": 1}'], "rejected the arguments"),
         (["--model-factory", FACTORY, "--input-shape", "1,8,8"], "failed on the sample inputs"),
         (["--model-factory", FACTORY, "--input-shape", "3,8,8", "--model-kwargs", '{"num_classes": -5}'], "tiny_cnn raised RuntimeError"),
+        (["--model-factory", FACTORY, "--input-shape", "3,8,8", "--device", "gpu"], "--device must be cpu, cuda or cuda:N"),
+        (["--model-factory", FACTORY, "--input-shape", "3,8,8", "--bench", "--bench-runs", "0"], "--bench-runs must be at least 1"),
     ],
 )
 def test_export_user_mistakes_exit_2_with_one_line(args, message, tmp_path, capsys):
@@ -158,3 +160,18 @@ def test_export_bench_prints_an_interleaved_comparison_and_takes_a_saved_module(
     assert "interleaved" in out and "speedup vs fp32" in out and "small.onnx" in out and "small" in out and "± ms" in out
     assert cli_main(["export", "--input-shape", "6", "--out", str(tmp_path / "o2")]) == 2
     assert "--model-factory" in capsys.readouterr().err
+
+
+def test_device_cpu_exports_and_cuda_where_there_is_none_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cpu"
+    assert main(["export", "--model-factory", FACTORY, "--input-shape", "3,8,8", "--out", str(out), "--device", "cpu", "--exporter", "torchscript"]) == 0
+    card = read_card(out / "tiny_cnn.onnx")
+    assert card["provenance"]["source"]["device"] == "cpu" and card["parity"]["passed"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same path on a machine with a GPU
+    capsys.readouterr()
+    for device in ("cuda", "cuda:0"):
+        assert main(["export", "--model-factory", FACTORY, "--input-shape", "3,8,8", "--out", str(tmp_path / "gpu"), "--device", device]) == 2
+        err = capsys.readouterr().err
+        assert f"--device {device}: CUDA is not available here" in err and "use --device cpu" in err and err.count("\n") == 1
+    assert not (tmp_path / "gpu").exists()
+

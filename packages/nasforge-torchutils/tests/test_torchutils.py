@@ -19,6 +19,7 @@ from nasforge.torchutils import (
     example_batch,
     iterate_batches,
     model_device,
+    parse_device,
 )
 
 
@@ -151,3 +152,15 @@ def test_a_dataset_may_bucket_the_shuffled_order_but_not_the_plain_one():
     assert [x.squeeze(1).tolist() for x, _ in BatchLoader(data, 4, shuffle=True, seed=1)] == [[0, 1, 2, 3], [4, 5]]
     plain = FastDataset(6)
     assert [x.squeeze(1).tolist() for x, _ in BatchLoader(plain, 4, shuffle=True, seed=1)] != [[0, 1, 2, 3], [4, 5]]
+
+
+def test_parse_device_names_the_gpu_count_for_an_index_past_the_last(monkeypatch):
+    assert parse_device("CPU") == torch.device("cpu") and parse_device(None) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert parse_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(UserError, match=r"has 2 CUDA device\(s\), cuda:0 to cuda:1"):
+        parse_device("cuda:2")
+    for bad in ("cpu:0", "cuda:x", "tpu"):
+        with pytest.raises(UserError, match="must be cpu, cuda or cuda:N"):
+            parse_device(bad)

@@ -140,12 +140,21 @@ class CompressionReport:
             ("MACs", f"{self.macs_before:,}", f"{self.macs_after:,}", f"{self.macs_ratio:.2f}x"),
         ]
         for key in sorted(set(self.metrics_before) | set(self.metrics_after)):
+            if key.endswith("_spread_ms"):
+                continue  # shown with its measurement: "1.234 ± 0.056"
             b, a = self.metrics_before.get(key), self.metrics_after.get(key)
-            fmt = (lambda v: f"{100 * v:.2f}%") if key == "accuracy" else (lambda v: f"{v:.3f}")
+            spread_key = key[: -len("_ms")] + "_spread_ms" if key.endswith("_ms") else ""
+
+            def fmt(v: float, spread: float | None, key: str = key) -> str:
+                if key == "accuracy":
+                    return f"{100 * v:.2f}%"
+                return f"{v:.3f}" + (f" ± {spread:.3f}" if spread is not None else "")
+
             change = ""
             if b is not None and a is not None:
                 change = f"{100 * (a - b):+.2f} pt" if key == "accuracy" else (f"{b / a:.2f}x" if a else "")
-            rows.append((key, fmt(b) if b is not None else "-", fmt(a) if a is not None else "-", change))
+            rows.append((key, fmt(b, self.metrics_before.get(spread_key)) if b is not None else "-",
+                         fmt(a, self.metrics_after.get(spread_key)) if a is not None else "-", change))
         rows.append(("weight sparsity", "", f"{100 * self.sparsity:.1f}%", ""))
         widths = [max(len(r[i]) for r in [("metric", "before", "after", "change"), *rows]) for i in range(4)]
         lines = [f"{self.method}: " + ", ".join(f"{k}={v}" for k, v in self.options.items() if k != "finetune")]

@@ -63,37 +63,16 @@ def load_model(factory: str, kwargs: dict[str, Any] | None = None, checkpoint: s
 
 
 def load_compressed(path: str | Path, trust_pickle: bool = False) -> nn.Module:
-    """Load what ``nasforge compress`` or the deploy step wrote.
+    """Load what ``nasforge compress`` or the deploy step wrote (:func:`nasforge.export.loading.load_model_file`).
 
     A ``{'state_dict', 'spec'}`` file (``--save state_dict``, and every ``deploy/*.pt``) is read
     with ``torch.load(weights_only=True)``: tensors and plain values only, no code runs. A whole
     pickled module (``--save module``) can run arbitrary code while it loads, so it is refused
     unless ``trust_pickle=True`` says you made the file or trust whoever did.
     """
-    import torch
-    from torch import nn
+    from nasforge.export.loading import load_model_file
 
-    from nasforge.compression.base import ModelSpec
-
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist") from None
-    except Exception as exc:
-        if not trust_pickle:
-            raise UserError(
-                f"{path} holds a pickled module ({type(exc).__name__}); loading it would run code stored in the file. "
-                "Pass trust_pickle=True only for a file you trust, or write a safe one with 'nasforge compress --save state_dict'"
-            ) from None
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(obj, nn.Module):
-        return obj
-    if isinstance(obj, dict) and "spec" in obj and "state_dict" in obj:
-        s = obj["spec"]
-        model = ModelSpec(s["space"], s["architecture"], tuple(s["input_shape"]), int(s["num_classes"])).build()
-        model.load_state_dict(obj["state_dict"])
-        return model
-    raise UserError(f"{path} is neither a saved module nor a nasforge {{state_dict, spec}} file")
+    return load_model_file(path, trust_pickle=trust_pickle, flag="model file")
 
 
 def save_compressed(model: nn.Module, spec: ModelSpec, path: str | Path) -> None:
@@ -139,6 +118,9 @@ class CompressCommand:
         parser.add_argument("method", help=f"compressor name, one of: {_installed_compressors()} (`nasforge plugins --kind compressor`)")
         src = parser.add_argument_group("model")
         src.add_argument("--model-factory", help="'package.module:function' returning the torch.nn.Module")
+        src.add_argument("--model", help="a model file instead: what 'nasforge compress --out FILE' or the deploy step wrote, to compress it further "
+                                         "(same flag as 'nasforge export'; a pickled module needs --trust-pickle)")
+        src.add_argument("--trust-pickle", action="store_true", help="allow --model to load a pickled module, which can run code stored in the file")
         src.add_argument("--model-kwargs", "--factory-kwargs", dest="factory_kwargs", default="{}", help="JSON keyword arguments for the factory (same flag as 'nasforge export')")
         src.add_argument("--checkpoint", help="state dict to load into the model ('module.' prefixes are stripped)")
         src.add_argument("--space", help="build the model from this nasforge space's builder instead (cnn, mlp, ...)")
@@ -167,19 +149,30 @@ class CompressCommand:
                          help="state dict + architecture (default for --space models; loads without running code) or the whole module as a pickle (default otherwise)")
         out.add_argument("--report", help="write the report as JSON here")
         out.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
-        out.add_argument("--latency", action="store_true", help="measure onnxruntime CPU latency (batch 1) before and after; implied by -o latency_ms=...")
-        out.add_argument("--latency-threads", type=int, default=1, help="onnxruntime intra-op threads for --latency (default 1)")
+        out.add_argument("--device", default="cpu", help="where PyTorch runs the model (compression, fine-tuning, evaluation): cpu, cuda or cuda:N (default cpu); "
+                                                        "the file is saved for the CPU")
+        out.add_argument("--latency", action="store_true", help="time the model before and after with onnxruntime on the CPU (batch 1), interleaved in one loop, "
+                                                              "and report the median and spread; implied by -o latency_ms=...")
+        out.add_argument("--latency-threads", "--bench-threads", dest="latency_threads", type=int, default=1,
+                         help="onnxruntime intra-op threads for --latency (default 1; same as 'nasforge export --bench-threads')")
+        out.add_argument("--latency-runs", "--bench-runs", dest="latency_runs", type=int, default=50,
+                         help="timed calls of each model per round, 3 rounds (default 50; same as 'nasforge export --bench-runs')")
 
     def run(self, args: argparse.Namespace) -> int:
         import torch
 
         from nasforge.core.parsing import parse_shape
+        from nasforge.torchutils import parse_device
 
+        device = parse_device(args.device)
+        if args.latency_runs < 1:
+            raise UserError(f"--latency-runs must be at least 1, got {args.latency_runs}")
         if args.threads:
             torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)
         shape = parse_shape(args.input_shape)
         model, spec = self._model(args, shape)
+        model = model.to(device)
         options = self._options(args)
         if args.finetune_epochs:
             ft = dict(options.get("finetune") or {})
@@ -187,23 +180,33 @@ class CompressCommand:
             options["finetune"] = ft
         compressor = make_compressor(args.method, options)
         train, test = self._data(args, shape)
-        example = torch.randn(2, *shape)
+        example = torch.randn(2, *shape).to(device)
         eval_fn = None
         if test is not None:
             from nasforge.torchutils import evaluate_accuracy
 
             eval_fn = lambda m: evaluate_accuracy(m, test)  # noqa: E731
-        latency_fn = None
+        timer = None
         if args.latency or "latency_ms" in options:
             from nasforge.export.latency import OnnxRuntimeLatency
 
-            latency_fn = OnnxRuntimeLatency(example[:1], threads=args.latency_threads)
+            timer = OnnxRuntimeLatency(example[:1], threads=args.latency_threads, runs=args.latency_runs)
+        # A latency target needs timing while compressing; the before/after figures are measured
+        # afterwards, both models in one interleaved loop, so machine load cannot favour either.
+        latency_fn = timer if "latency_ms" in options else None
         result = compressor.compress(model, example, data=train, eval_fn=eval_fn, latency_fn=latency_fn, spec=spec)
+        if timer is not None:
+            print(f"timing before and after with onnxruntime, interleaved ({timer.rounds} rounds of {timer.runs} calls each)", flush=True)
+            timed = timer.compare({"before": model, "after": result.model})
+            for key, metrics in (("before", result.report.metrics_before), ("after", result.report.metrics_after)):
+                metrics["latency_ms"], metrics["latency_spread_ms"] = timed[key]
         print(result.report.table())
-        threads = f"threads: torch {torch.get_num_threads()}"
-        if latency_fn is not None:
-            threads += f", onnxruntime intra-op {args.latency_threads} (latency at batch 1)"
+        threads = f"device: {device}; threads: torch {torch.get_num_threads()}"
+        if timer is not None:
+            threads += (f", onnxruntime intra-op {args.latency_threads} (latency on the CPU at batch 1, before and after timed interleaved, "
+                        f"median of {timer.rounds} round medians; ± is their range: differences smaller than it are noise)")
         print(threads)
+        result.model.to("cpu")  # saved for the CPU: loads on any machine
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         save = args.save or ("state_dict" if result.spec is not None else "module")
@@ -225,9 +228,18 @@ class CompressCommand:
         from nasforge.core.parsing import parse_json_option
         from nasforge.export.loading import load_checkpoint
 
+        sources = [flag for flag, given in (("--model-factory", args.model_factory), ("--model", args.model), ("--space", args.space)) if given]
+        if len(sources) > 1:
+            raise UserError(f"give one model source, not {' and '.join(sources)}: --model-factory, --model or --space/--arch")
+        if args.model:
+            from nasforge.export.loading import read_model_file
+
+            model, saved = read_model_file(args.model, trust_pickle=args.trust_pickle)
+            if args.checkpoint:
+                load_checkpoint(model, args.checkpoint)
+            # a spec travels on, so a structural compressor can rebuild the model again and --save state_dict works
+            return model.train(), (ModelSpec(saved["space"], saved["architecture"], shape, int(saved["num_classes"])) if saved else None)
         if args.space:
-            if args.model_factory:
-                raise UserError("give either --model-factory or --space/--arch, not both")
             if not args.arch:
                 raise UserError("--space needs --arch, the architecture as JSON")
             spec = ModelSpec(args.space, parse_json_option(args.arch, "--arch"), shape, args.num_classes)
@@ -236,7 +248,7 @@ class CompressCommand:
                 load_checkpoint(model, args.checkpoint)
             return model, spec
         if not args.model_factory:
-            raise UserError("say which model to compress: --model-factory package.module:function (or --space and --arch)")
+            raise UserError("say which model to compress: --model-factory package.module:function, --model FILE, or --space and --arch")
         return load_model(args.model_factory, parse_json_option(args.factory_kwargs, "--model-kwargs"), args.checkpoint), None
 
     def _options(self, args: argparse.Namespace) -> dict[str, Any]:

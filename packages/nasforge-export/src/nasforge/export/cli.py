@@ -36,9 +36,11 @@ class ExportCommand:
     def configure(self, parser: argparse.ArgumentParser) -> None:
         """Add the export arguments."""
         parser.add_argument("--model-factory", help="'module:function' building the model, e.g. torchvision.models:resnet18")
-        parser.add_argument("--model", help="a whole saved torch module instead of a factory: what 'nasforge compress --out FILE' writes (a pickle: needs --trust-pickle)")
+        parser.add_argument("--model", help="a model file instead of a factory: what 'nasforge compress --out FILE' or the deploy step writes "
+                                             "({state_dict, spec} loads without running code; a whole pickled module needs --trust-pickle)")
         parser.add_argument("--trust-pickle", action="store_true",
                             help="allow --model to load a pickled module, which can run code stored in the file: only for files you made or trust")
+        parser.add_argument("--device", default="cpu", help="where PyTorch runs the model for the export trace and the parity check: cpu, cuda or cuda:N (default cpu)")
         parser.add_argument("--model-kwargs", "--factory-kwargs", dest="model_kwargs", default="{}", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'')
         parser.add_argument("--checkpoint", help="state dict file (or a dict with 'state_dict'); 'module.' prefixes are stripped")
         parser.add_argument("--input-shape", required=True, help="per-sample input shape without the batch, e.g. 3,32,32")
@@ -60,7 +62,10 @@ class ExportCommand:
         parser.add_argument("--static-batch", action="store_true", help="keep the batch dimension fixed at 1")
         parser.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo", help="torch ONNX exporter (default dynamo)")
         parser.add_argument("--bench", action="store_true", help="benchmark every written file with onnxruntime, interleaved in one loop, print the comparison and put each summary in its card")
-        parser.add_argument("--bench-threads", type=int, default=1, help="onnxruntime intra-op threads for --bench's comparison (default 1)")
+        parser.add_argument("--bench-threads", "--latency-threads", dest="bench_threads", type=int, default=1,
+                            help="onnxruntime intra-op threads for --bench's comparison (default 1; same as 'nasforge compress --latency-threads')")
+        parser.add_argument("--bench-runs", "--latency-runs", dest="bench_runs", type=int, default=50,
+                            help="timed calls of each file per round, 3 rounds (default 50; same as 'nasforge compress --latency-runs')")
         parser.add_argument("--seed", type=int, default=0, help="seed for sample subsets and random sample inputs")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -69,24 +74,30 @@ class ExportCommand:
 
         from nasforge.core.parsing import parse_json_option, parse_shape
         from nasforge.core.plugins import get_plugin_manager
-        from nasforge.export.loading import build_model, load_checkpoint, load_samples
+        from nasforge.export.loading import build_model, load_checkpoint, load_model_file, load_samples
         from nasforge.export.parity import ParityError
+        from nasforge.torchutils import parse_device
 
         kwargs = parse_json_option(args.model_kwargs, "--model-kwargs")
         shape = parse_shape(args.input_shape)
+        device = parse_device(args.device)
+        if args.bench_runs < 1:
+            raise UserError(f"--bench-runs must be at least 1, got {args.bench_runs}")
         if args.int8 and not args.calibration_data:
             raise UserError("--int8 needs --calibration-data (real input samples to calibrate activation ranges)")
         mean, std = _floats(args.mean, "--mean"), _floats(args.std, "--std")
         if bool(args.model) == bool(args.model_factory):
             raise UserError("say which model to export: --model-factory module:function, or --model FILE.pt (a saved module, e.g. from 'nasforge compress')")
         if args.model:
-            model = load_module_file(args.model, trust_pickle=args.trust_pickle)
+            model = load_model_file(args.model, trust_pickle=args.trust_pickle)
             source: dict[str, Any] = {"model": str(args.model), "input_shape": list(shape)}
         else:
             model = build_model(args.model_factory, kwargs)
             source = {"model_factory": args.model_factory, "model_kwargs": kwargs, "input_shape": list(shape)}
         if args.checkpoint:
             source.update(load_checkpoint(model, args.checkpoint))
+        model = model.to(device)
+        source["device"] = str(device)
         calibration = None
         if args.calibration_data:
             calibration, _ = load_samples(args.calibration_data, shape, args.calibration_samples, args.seed, mean, std, "--calibration-data")
@@ -131,29 +142,8 @@ class ExportCommand:
             console.print(f"{fmt}: {result.path} ({result.card['size_bytes']:,} bytes){acc}{drop}; {result.parity.summary() if result.parity else ''}; card {result.card_path}", soft_wrap=True)
             written[fmt] = result.path
         if args.bench and written:
-            console.print(bench_comparison(written, sample, args.bench_threads))
+            console.print(bench_comparison(written, sample, args.bench_threads, args.bench_runs))
         return EXIT_PARITY_FAILED if failed else 0
-
-
-def load_module_file(path: str | Path, trust_pickle: bool = False) -> Any:
-    """A whole ``torch.nn.Module`` saved with ``torch.save`` (what ``nasforge compress`` writes).
-
-    Loading a pickled module can run code stored in the file, so it is refused unless
-    ``trust_pickle`` says the user made the file or trusts whoever did (``--trust-pickle``).
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"--model {path} does not exist")
-    if not trust_pickle:
-        raise UserError(f"--model {path} is a pickled module, and loading it would run code stored in the file; "
-                        "add --trust-pickle if you made the file or trust whoever did")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(obj, torch.nn.Module):
-        raise UserError(f"--model {path} holds a {type(obj).__name__}, not a saved module; write it with 'nasforge compress ... --save module' "
-                        "or pass the model's factory with --model-factory and the weights with --checkpoint")
-    return obj.eval()
 
 
 def bench_comparison(files: dict[str, Path], sample: Any, threads: int = 1, runs: int = 50) -> Any:

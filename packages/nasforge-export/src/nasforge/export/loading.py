@@ -72,6 +72,58 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
     return {"checkpoint": str(path), **{k: v for k, v in extras.items() if isinstance(v, (int, float, str, bool))}}
 
 
+def build_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
+    """Build the model a ``{'space', 'architecture', 'input_shape', 'num_classes'}`` spec names, with
+    the model builder registered for ``space`` (the trainer registers ``cnn`` and ``mlp``)."""
+    from nasforge.core.plugins import get_plugin_manager
+
+    builder = get_plugin_manager().get("model_builder", spec["space"])
+    model = builder(dict(spec["architecture"]), input_shape=tuple(spec["input_shape"]), num_classes=int(spec["num_classes"]))
+    if not isinstance(model, torch.nn.Module):
+        raise UserError(f"model builder {spec['space']!r} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def load_model_file(path: str | Path, trust_pickle: bool = False, flag: str = "--model") -> torch.nn.Module:
+    """A model file as ``nasforge compress`` and the deploy step write it, in eval mode, on the CPU
+    (:func:`read_model_file` without the spec)."""
+    return read_model_file(path, trust_pickle, flag)[0]
+
+
+def read_model_file(path: str | Path, trust_pickle: bool = False, flag: str = "--model") -> tuple[torch.nn.Module, dict[str, Any] | None]:
+    """The model in a file as ``nasforge compress`` and the deploy step write it (eval mode, CPU), and its spec if it has one.
+
+    * ``{'state_dict', 'spec'}`` (``compress --save state_dict``, the default for ``--space`` models,
+      and every ``deploy/*.pt``): read with ``torch.load(weights_only=True)``, so no code runs, and
+      rebuilt with the space's model builder (:func:`build_from_spec`);
+    * a whole pickled module (``compress --save module``): loading a pickle can run code stored in
+      the file, so it is refused unless ``trust_pickle`` says the user made the file or trusts
+      whoever did (``--trust-pickle``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{flag} {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if not trust_pickle:
+            raise UserError(f"{flag} {path} holds a pickled module ({type(exc).__name__}), and loading it would run code stored in the file; "
+                            "add --trust-pickle (trust_pickle=True in Python) only if you made the file or trust whoever did, "
+                            "or write a safe file with 'nasforge compress --save state_dict'") from None
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(obj, torch.nn.Module):
+        return obj.eval(), None
+    if isinstance(obj, dict) and "spec" in obj and "state_dict" in obj:
+        model = build_from_spec(obj["spec"])
+        try:
+            model.load_state_dict(obj["state_dict"])
+        except RuntimeError as exc:
+            raise UserError(f"{flag} {path}: its weights do not fit the model its spec describes: {str(exc).splitlines()[0]}") from None
+        return model.eval(), dict(obj["spec"])
+    raise UserError(f"{flag} {path} holds a {type(obj).__name__}, neither a saved module nor a nasforge {{state_dict, spec}} file; "
+                    "pass the model's factory with --model-factory and the weights with --checkpoint")
+
+
 # -- data -----------------------------------------------------------------------------------------
 def load_samples(
     path: str | Path,

@@ -5,6 +5,8 @@ The trainer (a trial's cost metrics), compression (its before/after report), exp
 depends on nasforge-core and torch only, so compression and export stay leaves (docs/architecture.md).
 
 * :func:`model_device` — the device of a model's first parameter or buffer (CPU for neither);
+* :func:`parse_device` — a ``--device`` flag (``cpu``, ``cuda``, ``cuda:N``) as a torch device,
+  checked against the machine (CUDA where there is none is a one-line :class:`UserError`);
 * :func:`eval_mode` — a context manager: every submodule in eval mode, each flag restored after;
 * :func:`example_batch` — a batch to run a model on, from the shape of one sample (random normal)
   or from real inputs (their first sample repeated), on the model's device;
@@ -43,6 +45,7 @@ __all__ = [
     "example_batch",
     "iterate_batches",
     "model_device",
+    "parse_device",
 ]
 
 #: A model's example inputs: a tensor, a tuple of tensors (one per positional argument of its
@@ -55,6 +58,27 @@ def model_device(model: nn.Module) -> torch.device:
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
     return torch.device("cpu")
+
+
+def parse_device(text: str | None, flag: str = "--device") -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N`` as a torch device, checked against what this machine has.
+
+    CUDA asked for where torch sees none (a CPU-only build, no driver, no GPU) or an index past
+    the last GPU is a :class:`UserError` saying so in one line, never a failure deep in the run.
+    """
+    value = (text or "cpu").strip().lower()
+    kind, sep, index = value.partition(":")
+    if kind not in ("cpu", "cuda") or (kind == "cpu" and sep) or (sep and not index.isdigit()):
+        raise UserError(f"{flag} must be cpu, cuda or cuda:N (e.g. cuda:0), got {text!r}")
+    if kind == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        why = "this torch build has no CUDA support" if torch.version.cuda is None else "torch sees no CUDA GPU (no GPU or no driver)"
+        raise UserError(f"{flag} {value}: CUDA is not available here ({why}, torch {torch.__version__}); use {flag} cpu")
+    count = torch.cuda.device_count()
+    if index and int(index) >= count:
+        raise UserError(f"{flag} {value}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    return torch.device(value)
 
 
 @contextlib.contextmanager

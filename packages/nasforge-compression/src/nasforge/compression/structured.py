@@ -45,6 +45,7 @@ from nasforge.torchutils import count_macs
 from . import _graph
 from ._utils import check_fraction, check_positive, prunable_layers, resolve_modules, run_model
 from .base import CompressionContext, Compressor, FineTune, ModelSpec, spec_with
+from .finetune import model_device
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
 
@@ -355,8 +356,8 @@ class ChannelPruner(Compressor):
 
 
 def rebuild_from_spec(model: nn.Module, new_spec: ModelSpec, ctx: CompressionContext, what: str) -> nn.Module:
-    """Build ``new_spec`` with the trainer's builder and load ``model``'s weights into it (strict)."""
-    rebuilt = new_spec.build()
+    """Build ``new_spec`` with the trainer's builder and load ``model``'s weights into it (strict), on ``model``'s device."""
+    rebuilt = new_spec.build().to(model_device(model))
     try:
         rebuilt.load_state_dict(model.state_dict())
     except RuntimeError as exc:

@@ -121,7 +121,7 @@ class CompressCommand:
         src.add_argument("--model", help="a model file instead: what 'nasforge compress --out FILE' or the deploy step wrote, to compress it further "
                                          "(same flag as 'nasforge export'; a pickled module needs --trust-pickle)")
         src.add_argument("--trust-pickle", action="store_true", help="allow --model to load a pickled module, which can run code stored in the file")
-        src.add_argument("--model-kwargs", "--factory-kwargs", dest="factory_kwargs", default="{}", help="JSON keyword arguments for the factory (same flag as 'nasforge export')")
+        src.add_argument("--model-kwargs", "--factory-kwargs", dest="factory_kwargs", default="{}", metavar="JSON", help="JSON keyword arguments for the factory (same flag as 'nasforge export')")
         src.add_argument("--checkpoint", help="state dict to load into the model ('module.' prefixes are stripped)")
         src.add_argument("--space", help="build the model from this nasforge space's builder instead (cnn, mlp, ...)")
         src.add_argument("--arch", help="the architecture for --space, as JSON")

@@ -41,7 +41,7 @@ class ExportCommand:
         parser.add_argument("--trust-pickle", action="store_true",
                             help="allow --model to load a pickled module, which can run code stored in the file: only for files you made or trust")
         parser.add_argument("--device", default="cpu", help="where PyTorch runs the model for the export trace and the parity check: cpu, cuda or cuda:N (default cpu)")
-        parser.add_argument("--model-kwargs", "--factory-kwargs", dest="model_kwargs", default="{}", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'')
+        parser.add_argument("--model-kwargs", "--factory-kwargs", dest="model_kwargs", default="{}", metavar="JSON", help='JSON keyword arguments for the factory, e.g. \'{"num_classes": 10}\'')
         parser.add_argument("--checkpoint", help="state dict file (or a dict with 'state_dict'); 'module.' prefixes are stripped")
         parser.add_argument("--input-shape", required=True, help="per-sample input shape without the batch, e.g. 3,32,32")
         parser.add_argument("--out", "--output", dest="out", required=True, help="output folder")

@@ -40,12 +40,11 @@ import torch_pruning as tp
 from torch import nn
 
 from nasforge.core.errors import ConfigError, UserError
-from nasforge.torchutils import count_macs
+from nasforge.torchutils import count_macs, model_device
 
 from . import _graph
 from ._utils import check_fraction, check_positive, prunable_layers, resolve_modules, run_model
 from .base import CompressionContext, Compressor, FineTune, ModelSpec, spec_with
-from .finetune import model_device
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
 

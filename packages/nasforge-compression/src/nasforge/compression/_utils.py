@@ -82,8 +82,14 @@ def resolve_modules(model: nn.Module, names: Iterable[str], field: str) -> dict[
 
 
 def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """Named convolution and linear layers of ``model``."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, PRUNABLE_LAYERS)}
+    """Named convolution and linear layers of ``model``, except those inside ``nn.MultiheadAttention``.
+
+    Attention reads its ``out_proj`` weight directly and never calls that layer's forward, so a
+    pruning mask (re-applied by a forward pre-hook) would go stale: fine-tuning then failed with
+    'Trying to backward through the graph a second time'.
+    """
+    inside = {id(child) for m in model.modules() if isinstance(m, nn.MultiheadAttention) for child in m.modules() if child is not m}
+    return {name: m for name, m in model.named_modules() if isinstance(m, PRUNABLE_LAYERS) and id(m) not in inside}
 
 
 def count_nonzero_params(model: nn.Module) -> int:

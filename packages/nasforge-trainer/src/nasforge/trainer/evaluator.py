@@ -183,6 +183,9 @@ class TrainingEvaluator(Evaluator):
             raise ConfigError(f"{OPTION}.dataset_options", f"must be a mapping of option names to values, got {dataset_options!r}")
         self.dataset = dataset
         self.dataset_options = dict(dataset_options)
+        shared = sorted(set(self.dataset_options) & {"valid_fraction", "test_fraction", "max_train_samples", "seed", "augment"})
+        if shared:  # the evaluator passes these to every dataset itself
+            raise ConfigError(f"{OPTION}.dataset_options", f"{shared} are evaluator options: set evaluator.options.{shared[0]} instead of dataset_options.{shared[0]}")
         try:  # cheap checks now, so a typo fails before the experiment starts; the data loads in setup()
             loader = get_dataset_loader(dataset)
             check_dataset_options(loader, dataset, self.dataset_options)

@@ -10,8 +10,9 @@ batch 1, 64 tokens; all contenders timed in interleaved rounds):
      and ORT latency; the Pareto finalists are extracted, fine-tuned like B, and exported fp32 + int8.
 
 B and C get the same final fine-tune (``--final-steps`` of distillation from A's cached logits).
-The search selects on a seeded stratified half of the dev set; the table gives accuracy on the
-full dev set and on the other half, which the search never saw. Everything lands in ``--out``
+The search scores sub-networks on a seeded stratified slice of the *training* data
+(``--search-samples``) that no student trains on (B and C fine-tune on the rest); the dev set is
+used only for the table, so no figure in it was seen by the search. Everything lands in ``--out``
 (resumable: every finished stage is kept and reused when the command is run again).
 
     python benchmarks/transformer_sst2.py                       # the full budget (see --help)
@@ -51,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--random-subnets", type=int, default=2)
     p.add_argument("--trials", type=int, default=60)
     p.add_argument("--strategy", default="evolution")
+    p.add_argument("--search-samples", type=int, default=872, help="training sentences held out to score sub-networks in the search")
     p.add_argument("--finalists", type=int, default=3, help="Pareto sub-networks extracted, fine-tuned and exported")
     p.add_argument("--final-steps", type=int, default=300, help="distillation fine-tune steps of B and C")
     p.add_argument("--threads", type=int, default=1, help="torch threads for training (1 suits a shared machine: more threads oversubscribe it)")
@@ -84,7 +86,7 @@ def teacher_model(args: argparse.Namespace, data: Any, stages: dict[str, Any]) -
     return folder
 
 
-def search(args: argparse.Namespace, teacher_dir: Path, search_samples: int) -> Path:
+def search(args: argparse.Namespace, teacher_dir: Path) -> Path:
     from nasforge.core.config import validate_config
     from nasforge.core.experiment import Experiment
 
@@ -97,7 +99,7 @@ def search(args: argparse.Namespace, teacher_dir: Path, search_samples: int) -> 
         "evaluator": {"name": "transformer_oneshot", "options": {
             "model": args.model, "teacher": str(teacher_dir), "dataset": "sst2",
             "dataset_options": {"root": str(args.data), **({"max_train": args.max_train} if args.max_train else {})},
-            "max_seq_length": args.max_seq_length, "eval_samples": search_samples, "threads": args.threads, "device": args.device,
+            "max_seq_length": args.max_seq_length, "eval_samples": args.search_samples, "eval_split": "train", "threads": args.threads, "device": args.device,
             "latency_backend": "onnxruntime", "latency_threads": 1, "latency_seq_len": args.seq_len, "latency_runs": 10, "seed": args.seed,
             "supernet": {"max_steps": args.supernet_steps, "max_seconds": args.supernet_seconds, "random_subnets": args.random_subnets, "seed": args.seed},
         }},
@@ -157,10 +159,10 @@ def onnx_variants(model: Any, folder: Path, dev: Any, fuse: bool = True) -> dict
     if fuse:
         fused = folder / "fused.onnx"
         if not fused.is_file():
-            from onnxruntime.transformers.optimizer import optimize_model
+            from nasforge_transformers.export import optimize_transformer
 
-            optimized = optimize_model(str(out["fp32"]), model_type="bert", num_heads=0, hidden_size=0, opt_level=1)
-            optimized.save_model_to_file(str(folder / "tmp.onnx"))
+            info = optimize_transformer(out["fp32"], folder / "tmp.onnx")
+            log(f"{folder.name}: fused operators {info['fused']}")
             os.replace(folder / "tmp.onnx", fused)
         ref, got = ort_logits(out["fp32"], dev, limit=64), ort_logits(fused, dev, limit=64)
         if np.abs(ref - got).max() < 1e-3:
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
-    from nasforge_transformers import FinetuneOptions, encode, finetune, load_model, load_text_classification, stratified_sample, teacher_logits
+    from nasforge_transformers import FinetuneOptions, encode, finetune, load_model, load_text_classification, selection_split, teacher_logits
     from nasforge_transformers.importance import encoder_shape, slice_subnetwork
     from nasforge_transformers.subnet_space import subnetwork_plan, transformer_subnet_space
     from nasforge_transformers.supernet import OneShotEvaluator
@@ -303,9 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     teacher = loaded.model.eval()
     train = encode(loaded.tokenizer, data.train, args.max_seq_length, loaded.max_length)
     dev = encode(loaded.tokenizer, data.valid, args.max_seq_length, loaded.max_length)
-    search_half = stratified_sample(dev.labels, len(dev) // 2, args.seed)
-    held_out = sorted(set(range(len(dev))) - set(search_half))
     logits_a = teacher_logits(teacher, train, cache=args.out / "A-teacher-logits.pt")
+    # the search's held-out slice of train (the evaluator makes the same split): B and C train on the rest
+    fit, _ = selection_split(train.labels, args.search_samples, args.seed)
+    fit_train, fit_logits = train.subset(fit), logits_a[fit]
     final = FinetuneOptions(max_steps=args.final_steps, batch_size=32, lr=5e-5, warmup_ratio=0.1, alpha=0.9, seed=args.seed)
 
     rows: list[dict[str, Any]] = []
@@ -324,9 +327,9 @@ def main(argv: list[str] | None = None) -> int:
             files[f"{name} ORT fused"] = variants["fused"]
         files[f"{name} ORT int8"] = variants["int8"]
         common = {"group": group, "architecture": arch, "params": params, "fp32_kind": fp32_kind}
-        rows.append({**common, "name": name, "accuracy": accuracy(logits, dev.labels), "held_out": accuracy(logits, dev.labels, held_out), "int8": False,
+        rows.append({**common, "name": name, "accuracy": accuracy(logits, dev.labels), "int8": False,
                      "file_mb": variants[fp32_kind].stat().st_size / 1e6})
-        rows.append({**common, "name": f"{name} int8", "accuracy": accuracy(int8_logits, dev.labels), "held_out": accuracy(int8_logits, dev.labels, held_out),
+        rows.append({**common, "name": f"{name} int8", "accuracy": accuracy(int8_logits, dev.labels),
                      "int8": True, "file_mb": variants["int8"].stat().st_size / 1e6})
 
     # A
@@ -345,12 +348,13 @@ def main(argv: list[str] | None = None) -> int:
             student.load_state_dict(torch.load(weights, weights_only=True))
         else:
             log(f"{name}: fine-tuning {args.final_steps} steps")
-            finetune(student, train, final, teacher_logits=logits_a, checkpoint=args.out / f"B-first{k}.ckpt")
+            finetune(student, fit_train, final, teacher_logits=fit_logits, checkpoint=args.out / f"B-first{k}.ckpt",
+                     progress=lambda s, t, loss, n=name: log(f"{n} step {s}/{t} loss {loss:.4f}") if s % 25 == 0 or s == t else None)
             torch.save(student.state_dict(), weights)
         add("B", name, student, arch, sum(p.numel() for p in student.parameters()))
     # C: the one-shot search
     search_started = time.perf_counter()
-    search_dir = search(args, teacher_dir, len(search_half))
+    search_dir = search(args, teacher_dir)
     stages["search_seconds"] = time.perf_counter() - search_started
     front = pareto(search_dir)
     # the search timed un-fused ORT fp32 files, so the cap is half of A's un-fused ORT fp32 latency
@@ -359,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluator = OneShotEvaluator(
         transformer_subnet_space(model=args.model),
         model=args.model, teacher=str(teacher_dir), dataset="sst2", dataset_options={"root": str(args.data), **({"max_train": args.max_train} if args.max_train else {})},
-        max_seq_length=args.max_seq_length, eval_samples=len(search_half), threads=args.threads, seed=args.seed,
+        max_seq_length=args.max_seq_length, eval_samples=args.search_samples, eval_split="train", threads=args.threads, seed=args.seed,
         supernet={"max_steps": args.supernet_steps, "max_seconds": args.supernet_seconds, "random_subnets": args.random_subnets, "seed": args.seed},
     )
     evaluator.setup(search_dir)  # loads the trained super-network from the experiment folder
@@ -376,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             student.load_state_dict(torch.load(weights, weights_only=True))
         else:
             log(f"{name}: {row['architecture']} (search: acc {row['accuracy']:.4f}, {row['latency_ms']:.2f} ms); fine-tuning {args.final_steps} steps")
-            finetune(student, state["train"], replace(final, seed=args.seed + i), teacher_logits=state["teacher_logits"], checkpoint=args.out / f"C{i}.ckpt")
+            finetune(student, state["train"], replace(final, seed=args.seed + i), teacher_logits=state["teacher_logits"], checkpoint=args.out / f"C{i}.ckpt",
+                     progress=lambda s, t, loss, n=name: log(f"{n} step {s}/{t} loss {loss:.4f}") if s % 25 == 0 or s == t else None)
             torch.save(student.state_dict(), weights)
             stored_arch.write_text(json.dumps(row["architecture"]))
         add("C", name, student, row["architecture"], int(row["params"]), fuse=True)
@@ -410,11 +415,11 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(rows: list[dict[str, Any]], latency: dict[str, float], a_fused: float, a_fp32: float, a_acc: float) -> None:
     print()
     print(f"A eager: {latency['A eager']:.2f} ms")
-    print("| model | dev acc | Δ vs A (pt) | held-out half | ORT ms | × A fused | × A fp32 | params | file MB | architecture |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | dev acc | Δ vs A (pt) | ORT ms | × A fused | × A fp32 | params | file MB | architecture |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         kind = "int8" if r["int8"] else r["fp32_kind"]
-        print(f"| {r['name']} ({kind}) | {r['accuracy'] * 100:.2f} | {(r['accuracy'] - a_acc) * 100:+.2f} | {r['held_out'] * 100:.2f} | {r['latency_ms']:.2f} | "
+        print(f"| {r['name']} ({kind}) | {r['accuracy'] * 100:.2f} | {(r['accuracy'] - a_acc) * 100:+.2f} | {r['latency_ms']:.2f} | "
               f"{r['latency_ms'] / a_fused:.2f} | {r['latency_ms'] / a_fp32:.2f} | {r['params'] / 1e6:.2f}M | {r['file_mb']:.1f} | {_arch(r['architecture'])} |")
     if "A ORT fused" in latency:
         print(f"A ORT fp32 {a_fp32:.2f} ms, fused {a_fused:.2f} ms")

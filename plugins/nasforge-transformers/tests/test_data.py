@@ -126,3 +126,15 @@ def test_max_seq_length_above_the_models_maximum_is_refused(tiny_gpt2_dir):
     with pytest.raises(UserError, match="max_seq_length 256 is above the model's maximum of 128 tokens"):
         encode(loaded.tokenizer, split, 256, loaded.max_length)
     assert len(encode(loaded.tokenizer, split, 128, loaded.max_length)) == 1
+
+
+def test_selection_split_holds_out_a_seeded_stratified_capped_slice():
+    from nasforge_transformers.data import selection_split
+
+    labels = [0] * 60 + [1] * 40
+    fit, held = selection_split(labels, 20, seed=3)
+    assert len(held) == 20 and sorted(fit + held) == list(range(100)) and not set(fit) & set(held)
+    assert sum(labels[i] for i in held) == 8                      # the 40 % share of label 1
+    assert selection_split(labels, 20, seed=3) == (fit, held) and selection_split(labels, 20, seed=4)[1] != held
+    assert len(selection_split(labels, 500, seed=0)[1]) == 20     # capped at a fifth: most rows stay for training
+    assert len(selection_split(labels, None, seed=0)[1]) == 10

@@ -120,3 +120,23 @@ def test_non_token_inputs_are_a_user_error(tmp_path, pruned_encoder):
     model, _ = pruned_encoder
     with pytest.raises(UserError, match=r"integer token ids shaped \(batch, seq\)"):
         export_transformer(model, torch.randn(2, 8), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_attention_is_fused_for_stock_and_per_layer_head_counts(tmp_path, pruned):
+    # sdpa attention (transformers' default) traced into a graph onnxruntime did not fuse, and the
+    # "-1" head count of the reshapes hid the heads of extracted layers: no Attention node at all
+    model, tokenizer = tiny_model("encoder", "classification", 2, layers=3, hidden=64, heads=4, intermediate=128, seed=3)
+    assert model.config._attn_implementation == "sdpa"
+    if pruned:
+        model = extract(model, [0, 1, 2], {0: [0, 3], 2: [1]}, {1: list(range(70))})
+    ids, mask = encoded(tokenizer, SENTENCES[:2])
+    info = export_transformer(model, (ids, mask), tmp_path / "m.onnx")
+    assert model.config._attn_implementation == "sdpa"            # switched for the export only
+    fused = optimize_transformer(info.path, tmp_path / "fused.onnx")
+    assert fused["fused"].get("Attention") == 3 and fused["attention_fused"]
+    for texts in (SENTENCES[:1], SENTENCES[2:7]):
+        ids, mask = encoded(tokenizer, texts)
+        with torch.no_grad():
+            want = model(input_ids=ids, attention_mask=mask).logits.numpy()
+        np.testing.assert_allclose(run(tmp_path / "fused.onnx", ids, mask), want, atol=1e-4)

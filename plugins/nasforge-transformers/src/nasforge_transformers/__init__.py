@@ -16,7 +16,8 @@ Foundation API (each module's docstring has the details):
   max_train=, max_eval=, seed=) -> TextClassificationData(train, valid, test, label_names)``;
   ``encode(tokenizer, split, max_seq_length, model_max_length) -> EncodedTexts`` whose
   ``batches(batch_size, shuffle=, seed=, epoch=, bucket=)`` pads each batch to its longest
-  sequence and carries each example's ``index``; ``stratified_sample(labels, n, seed)``.
+  sequence and carries each example's ``index``; ``stratified_sample(labels, n, seed)``;
+  ``selection_split(labels, n, seed)`` (a held-out slice of train for choosing models).
 * :mod:`~nasforge_transformers.training` — ``FinetuneOptions`` (epochs or max_steps, batch size,
   AdamW lr/weight decay, linear warm-up ratio, distillation temperature/alpha, bucketing, seed),
   ``finetune(model, train, options, teacher_logits=, progress=, checkpoint=)`` (resumable),
@@ -37,6 +38,7 @@ from nasforge_transformers.data import (
     check_max_seq_length,
     encode,
     load_text_classification,
+    selection_split,
     stratified_sample,
 )
 from nasforge_transformers.models import MINILM, LoadedModel, family_of, load_model, load_tokenizer, minilm_path, model_max_length
@@ -80,6 +82,7 @@ __all__ = [
     "model_max_length",
     "perplexity",
     "predict_logits",
+    "selection_split",
     "stratified_sample",
     "teacher_logits",
 ]

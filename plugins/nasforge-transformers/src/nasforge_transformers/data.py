@@ -169,6 +169,19 @@ def stratified_sample(labels: Sequence[int], n: int, seed: int = 0) -> list[int]
     return sorted(chosen)
 
 
+def selection_split(labels: Sequence[int], n: int | None, seed: int = 0) -> tuple[list[int], list[int]]:
+    """``(fit, held_out)`` indices: a seeded stratified slice of ``n`` rows held out for choosing
+    among models (``None``: a tenth), capped at a fifth of the rows so most remain for training;
+    ``fit`` is every other row. Both sorted; at least one row on each side when there are two."""
+    if len(labels) < 2:
+        raise UserError(f"need at least 2 training examples to hold some out for the search, got {len(labels)}")
+    cap = max(1, len(labels) // 5)
+    want = max(1, len(labels) // 10) if n is None else n
+    held = stratified_sample(labels, min(max(1, want), cap), seed)
+    chosen = set(held)
+    return [i for i in range(len(labels)) if i not in chosen], held
+
+
 def _builtin_file(folder: Path, filename: str, title: str) -> Path:
     path = folder / filename
     if not path.is_file():

@@ -13,6 +13,8 @@ the output is ``logits``. Export uses PyTorch's TorchScript-based exporter: the 
 takes about 40x longer on these graphs and produces patterns onnxruntime's transformer optimizer
 fuses less; the tracer's weakness, baking in shapes or branches, is caught by checking parity at
 a batch size and sequence length other than the traced ones (:func:`export_transformer` does).
+Attention is traced with transformers' ``eager`` implementation (the model is switched for the
+export only): the ``sdpa`` one traces into a graph onnxruntime's attention fusion does not match.
 
 :func:`optimize_transformer` runs ``onnxruntime.transformers.optimizer`` (LayerNorm, SkipLayerNorm,
 bias+GELU and, when the graph matches onnxruntime's patterns, attention fusion) and reports which
@@ -23,10 +25,11 @@ evaluation; their benchmark feeds random token ids at each sequence length of ``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +79,7 @@ def export_transformer(model: Any, sample_inputs: Any, path: str | os.PathLike[s
     device = next(wrapped.parameters()).device
     outputs_dims = {0: "batch"} if _output_rank(wrapped, ids, mask) == 2 else {0: "batch", 1: "seq"}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eager_attention(unwrap(wrapped)):
             torch.onnx.export(
                 wrapped, (ids.to(device), mask.to(device)), str(path), dynamo=False, opset_version=opset,
                 input_names=list(INPUT_NAMES), output_names=["logits"],
@@ -95,6 +98,72 @@ def export_transformer(model: Any, sample_inputs: Any, path: str | os.PathLike[s
 
     return OnnxExport(path=path, exporter="torchscript", opset=opset, input_names=INPUT_NAMES, output_names=("logits",),
                       input_shapes=(("batch", "seq"), ("batch", "seq")), dynamic_batch=True, size_bytes=path.stat().st_size, sha256=sha256_file(path))
+
+
+@contextlib.contextmanager
+def eager_attention(model: Any) -> Iterator[None]:
+    """Switch a Hugging Face model to the ``eager`` attention implementation for the block."""
+    config = getattr(model, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    switch = previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_attn_implementation(previous)
+
+
+def pin_head_counts(proto: Any) -> int:
+    """Write each attention projection's head count into its ``Reshape`` (in place); return how many.
+
+    transformers reshapes queries, keys and values to ``(batch, seq, -1, head_size)``; the ``-1``
+    hides the head count that onnxruntime's attention fusion reads from the graph, and extracted
+    models keep a different number of heads in each layer, so no single ``num_heads`` fits. The
+    count is the projection's output width (its ``MatMul`` weight) over the head size.
+    """
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    initializers = {init.name: init for init in graph.initializer}
+
+    def constant(name: str) -> Any:
+        if name in initializers:
+            return numpy_helper.to_array(initializers[name])
+        node = producer.get(name)
+        if node is not None and node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            return numpy_helper.to_array(node.attribute[0].t)
+        return None
+
+    def projection_width(name: str) -> int | None:
+        node = producer.get(name)
+        if node is not None and node.op_type == "Add":  # MatMul + bias
+            node = next((producer[i] for i in node.input if i in producer and producer[i].op_type == "MatMul"), None)
+        if node is None or node.op_type != "MatMul" or node.input[1] not in initializers:
+            return None
+        dims = list(initializers[node.input[1]].dims)
+        return int(dims[-1]) if len(dims) == 2 else None
+
+    pinned = 0
+    for node in graph.node:
+        if node.op_type != "Reshape":
+            continue
+        concat = producer.get(node.input[1])
+        if concat is None or concat.op_type != "Concat" or len(concat.input) != 4:
+            continue
+        heads, head_size = constant(concat.input[2]), constant(concat.input[3])
+        width = projection_width(node.input[0])
+        if heads is None or head_size is None or width is None or heads.size != 1 or head_size.size != 1:
+            continue
+        if int(heads.reshape(-1)[0]) != -1 or int(head_size.reshape(-1)[0]) <= 0 or width % int(head_size.reshape(-1)[0]):
+            continue
+        name = f"{node.name or node.output[0]}/num_heads"
+        graph.initializer.append(numpy_helper.from_array(np.array([width // int(head_size.reshape(-1)[0])], dtype=np.int64), name))
+        concat.input[2] = name
+        pinned += 1
+    return pinned
 
 
 def _output_rank(wrapped: Any, ids: Any, mask: Any) -> int:
@@ -123,14 +192,22 @@ def optimize_transformer(src: str | os.PathLike[str], dst: str | os.PathLike[str
 
     The ``bert`` fusions are used for decoders too: onnxruntime's ``gpt2`` optimizer expects the
     past/present graph of text generation and fails on a classifier's graph. ``num_heads=0``
-    lets it read head counts from the graph, which differ per layer in extracted models.
+    lets it read head counts from the graph (written there by :func:`pin_head_counts`), which
+    differ per layer in extracted models.
     """
+    import onnx
     from onnxruntime.transformers.optimizer import optimize_model
 
-    try:
-        optimized = optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0)
-    except Exception as exc:
-        raise ExportError(f"onnxruntime's transformer optimizer failed on {src}: {type(exc).__name__}: {exc}") from exc
+    proto = onnx.load(str(src))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = str(src)
+        if pin_head_counts(proto):
+            source = os.path.join(tmp, "pinned.onnx")
+            onnx.save(proto, source)
+        try:
+            optimized = optimize_model(source, model_type="bert", num_heads=0, hidden_size=0)
+        except Exception as exc:
+            raise ExportError(f"onnxruntime's transformer optimizer failed on {src}: {type(exc).__name__}: {exc}") from exc
     fused = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     optimized.save_model_to_file(str(dst))
@@ -311,6 +388,8 @@ __all__ = [
     "copy_tokenizer_files",
     "export_transformer",
     "optimize_transformer",
+    "pin_head_counts",
+    "eager_attention",
     "quantize_dynamic_int8",
     "text_inputs",
 ]

@@ -254,7 +254,13 @@ class _TransformerSubnetEvaluator(Evaluator):
     :param max_seq_length: longest tokenised sentence (longer ones are truncated).
     :param teacher_finetune: :class:`~nasforge_transformers.training.FinetuneOptions` of the teacher.
     :param importance_batches: training batches (a seeded sample) the importance is measured on.
-    :param eval_samples: dev sentences a trial is scored on (seeded stratified sample; ``null``: all).
+    :param eval_split: what a trial is scored on: ``train`` (default) a seeded stratified slice of
+        ``eval_samples`` training sentences held out from every training stage after the teacher
+        (super-network, fine-tunes), so the dev set stays unseen by the search; ``valid``: a seeded
+        stratified sample of ``eval_samples`` dev sentences.
+    :param eval_samples: sentences a trial is scored on (``null``: all dev sentences with
+        ``eval_split: valid``, a tenth of the training data with ``train``); a held-out train slice
+        is capped at a fifth of the training data.
     :param latency_backend: ``onnxruntime`` or ``torch``; ``latency_threads``, ``latency_batch``,
         ``latency_seq_len``, ``latency_runs``: how latency is measured.
     :param threads: ``torch.set_num_threads`` while preparing and evaluating (``null``: leave it).
@@ -274,6 +280,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         teacher_finetune: Mapping[str, Any] | None = None,
         importance_batches: int = 8,
         eval_samples: int | None = 872,
+        eval_split: str = "train",
         eval_batch_size: int = 64,
         latency_backend: str = "onnxruntime",
         latency_threads: int = 1,
@@ -301,6 +308,8 @@ class _TransformerSubnetEvaluator(Evaluator):
                 raise ConfigError(f"{OPTION}.{name}", f"must be an integer of at least {low}, got {value!r}")
         if eval_samples is not None and (isinstance(eval_samples, bool) or not isinstance(eval_samples, int) or eval_samples < 1):
             raise ConfigError(f"{OPTION}.eval_samples", f"must be a positive integer or null, got {eval_samples!r}")
+        if eval_split not in ("train", "valid"):
+            raise ConfigError(f"{OPTION}.eval_split", f"must be train (a held-out slice of the training data) or valid, got {eval_split!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"{OPTION}.threads", f"must be a positive integer or null, got {threads!r}")
         from nasforge_transformers.latency import BACKENDS
@@ -316,7 +325,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         self.model_source, self.teacher_source = model, teacher
         self.dataset, self.dataset_options = dataset, dict(dataset_options or {})
         self.max_seq_length, self.importance_batches = max_seq_length, importance_batches
-        self.eval_samples, self.eval_batch_size = eval_samples, eval_batch_size
+        self.eval_samples, self.eval_split, self.eval_batch_size = eval_samples, eval_split, eval_batch_size
         self.latency_backend, self.latency_threads, self.latency_batch = latency_backend, latency_threads, latency_batch
         self.latency_seq_len, self.latency_runs = latency_seq_len, latency_runs
         self.threads, self.device_name, self.seed = threads, device, seed
@@ -345,7 +354,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         """Stages 1-3 of the module docstring; returns what the trials need."""
         import torch
 
-        from nasforge_transformers.data import encode, load_text_classification, stratified_sample
+        from nasforge_transformers.data import encode, load_text_classification, selection_split, stratified_sample
         from nasforge_transformers.importance import compute_importance, encoder_shape, rewire
         from nasforge_transformers.models import load_model
         from nasforge_transformers.training import evaluate, finetune, teacher_logits
@@ -373,10 +382,14 @@ class _TransformerSubnetEvaluator(Evaluator):
         shape = encoder_shape(teacher)
         self._check_space(shape)
         train = encode(loaded.tokenizer, data.train, self.max_seq_length, loaded.max_length)
-        valid = encode(loaded.tokenizer, data.valid, self.max_seq_length, loaded.max_length)
-        if self.eval_samples is not None:
-            valid = valid.subset(stratified_sample(valid.labels, self.eval_samples, self.seed))
         logits = teacher_logits(teacher, train, cache=folder / "teacher_logits.pt")
+        if self.eval_split == "train":
+            fit, held = selection_split(train.labels, self.eval_samples, self.seed)
+            train, valid, logits = train.subset(fit), train.subset(held), logits[fit]
+        else:
+            valid = encode(loaded.tokenizer, data.valid, self.max_seq_length, loaded.max_length)
+            if self.eval_samples is not None:
+                valid = valid.subset(stratified_sample(valid.labels, self.eval_samples, self.seed))
         scores_file = folder / "importance.json"
         if scores_file.is_file():
             from nasforge_transformers.importance import Importance
@@ -394,7 +407,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         else:
             teacher_metrics = evaluate(teacher, valid, self.eval_batch_size)
             _atomic_json(teacher_eval, teacher_metrics)
-            _log(f"teacher dev accuracy {teacher_metrics['accuracy']:.4f} on {len(valid)} sentences")
+            _log(f"teacher accuracy {teacher_metrics['accuracy']:.4f} on the {len(valid)} {'held-out training' if self.eval_split == 'train' else 'dev'} sentences trials are scored on")
         layer_params = sum(p.numel() for p in _layers(teacher)[0].parameters())
         return {
             "folder": folder, "device": device, "data": data, "tokenizer": loaded.tokenizer, "train": train, "valid": valid,

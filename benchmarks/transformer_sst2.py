@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--search-samples", type=int, default=872, help="training sentences held out to score sub-networks in the search")
     p.add_argument("--finalists", type=int, default=3, help="Pareto sub-networks extracted, fine-tuned and exported")
     p.add_argument("--final-steps", type=int, default=300, help="distillation fine-tune steps of B and C")
+    p.add_argument("--final-lr", type=float, default=1e-4, help="peak learning rate of B's and C's distillation fine-tune (linear warm-up 10 %%, then linear decay)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for training (1 suits a shared machine: more threads oversubscribe it)")
     p.add_argument("--seq-len", type=int, default=64, help="latency: tokens per sequence")
     p.add_argument("--rounds", type=int, default=10, help="latency: interleaved rounds")
@@ -309,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     # the search's held-out slice of train (the evaluator makes the same split): B and C train on the rest
     fit, _ = selection_split(train.labels, args.search_samples, args.seed)
     fit_train, fit_logits = train.subset(fit), logits_a[fit]
-    final = FinetuneOptions(max_steps=args.final_steps, batch_size=32, lr=5e-5, warmup_ratio=0.1, alpha=0.9, seed=args.seed)
+    final = FinetuneOptions(max_steps=args.final_steps, batch_size=32, lr=args.final_lr, warmup_ratio=0.1, alpha=0.9, seed=args.seed)
 
     rows: list[dict[str, Any]] = []
     files: dict[str, Path] = {}

@@ -177,3 +177,34 @@ def test_latency_backends_time_a_classifier():
         assert measure_latency(model, backend, seq_len=16, runs=2, warmup=1) > 0
     with pytest.raises(UserError):
         measure_latency(model, "tensorrt")
+
+
+def test_deploy_fine_tunes_the_extracted_winner_with_distillation_once(tmp_path, sentiment_csv, tiny_bert_dir):
+    from nasforge_transformers.deploy import TransformerDeployment
+
+    space = transformer_subnet_space(num_layers=2)
+    small = {"layers": 1, "heads_1": 0.5, "ffn_1": 0.5}
+    plain = OneShotEvaluator(space, supernet={"max_steps": 2, "batch_size": 8, "lr": 1e-3}, final_finetune_steps=0, **options(sentiment_csv, tiny_bert_dir, eval_split="train", eval_samples=8))
+    plain.setup(tmp_path)
+    trial = context(tmp_path, 0)
+    plain.evaluate(small, trial)
+    untuned = TransformerDeployment(plain).load(trial.directory).model.model
+    assert not (trial.directory / "final_finetune.pt").exists()
+    plain.teardown()
+    tuned_eval = OneShotEvaluator(space, supernet={"max_steps": 2, "batch_size": 8, "lr": 1e-3}, final_finetune_steps=3, final_finetune={"batch_size": 8, "lr": 1e-3},
+                                  **options(sentiment_csv, tiny_bert_dir, eval_split="train", eval_samples=8))
+    tuned_eval.setup(tmp_path)                              # reuses the trained super-network
+    tuned = TransformerDeployment(tuned_eval).load(trial.directory).model.model
+    done = trial.directory / "final_finetune.pt"
+    assert done.is_file() and not (trial.directory / "final_finetune.ckpt").exists()
+    assert [p.shape for p in tuned.parameters()] == [p.shape for p in untuned.parameters()]     # the same extracted shape ...
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), untuned.state_dict().values()))  # ... trained further
+    stamp = done.stat().st_mtime_ns
+    again = TransformerDeployment(tuned_eval).load(trial.directory).model.model     # a resumed deploy stage does not train again
+    assert done.stat().st_mtime_ns == stamp
+    for a, b in zip(again.state_dict().values(), tuned.state_dict().values()):
+        assert torch.equal(a, b)
+    tuned_eval.teardown()
+    for bad in ({"final_finetune_steps": -1}, {"final_finetune": {"lr": 0}}, {"eval_split": "dev"}):
+        with pytest.raises(ConfigError):
+            OneShotEvaluator(space, **options(sentiment_csv, tiny_bert_dir, **bad))

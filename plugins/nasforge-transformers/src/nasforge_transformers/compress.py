@@ -17,7 +17,8 @@ Importance (``importance`` option):
 
 * ``gradient`` (default; needs ``data``): the first-order importance of Michel et al. (2019) —
   a gate multiplies every head's output, FFN neuron and layer residual branch; the importance of
-  a unit is ``|d loss / d gate|`` summed over ``importance_batches`` batches;
+  a unit is ``|d loss / d gate|`` summed over ``importance_batches`` batches (the gates and scores
+  of :mod:`nasforge_transformers.importance`, shared with the one-shot search);
 * ``magnitude`` (no data): the L2 norm of a head's output-projection columns, of a neuron's
   up-projection row times its down-projection column; layers by position (the last go first).
 
@@ -33,8 +34,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import torch
@@ -44,65 +43,13 @@ from torch import nn
 from nasforge.compression.base import CompressionContext, Compressor
 from nasforge.core.errors import ConfigError, UserError
 from nasforge_transformers.data import EncodedTexts
-from nasforge_transformers.extract import extract, layer_modules, shape_of
+from nasforge_transformers.extract import extract, shape_of
+from nasforge_transformers.importance import Importance, compute_importance, layer_units, magnitude_importance
 from nasforge_transformers.training import FinetuneOptions, finetune, predict_logits
 from nasforge_transformers.wrappers import LogitsModel, unwrap, wrap
 
 IMPORTANCE = ("gradient", "magnitude")
 SCOPES = ("layer", "global")
-
-
-@dataclass(frozen=True)
-class LayerUnits:
-    """The modules whose *inputs* are a layer's head outputs and FFN activations, and their sizes."""
-
-    attention_output: nn.Module
-    ffn_up: nn.Module
-    ffn_down: nn.Module
-    num_heads: int
-    head_dim: int
-    decoder: bool
-
-    @property
-    def intermediate(self) -> int:
-        return int(self.ffn_down.weight.shape[0] if self.decoder else self.ffn_down.weight.shape[1])
-
-
-def layer_units(model: Any) -> list[LayerUnits]:
-    """:class:`LayerUnits` of every layer of a supported (possibly already pruned) model."""
-    hf = unwrap(model)
-    out = []
-    for layer in layer_modules(hf):
-        if hasattr(layer, "attn"):  # GPT-2 block (Conv1D weights are (in, out))
-            out.append(LayerUnits(layer.attn.c_proj, layer.mlp.c_fc, layer.mlp.c_proj, int(layer.attn.num_heads), int(layer.attn.head_dim), True))
-        else:
-            attention = layer.attention.self
-            out.append(LayerUnits(layer.attention.output.dense, layer.intermediate.dense, layer.output.dense, int(attention.num_attention_heads), int(attention.attention_head_size), False))
-    return out
-
-
-@dataclass
-class UnitScores:
-    """Importance per layer: ``heads[l][h]``, ``neurons[l][n]``, ``layers[l]`` (higher = keep)."""
-
-    heads: list[list[float]]
-    neurons: list[list[float]]
-    layers: list[float]
-
-
-def magnitude_scores(model: Any) -> UnitScores:
-    """Weight-norm importance (no data); layers scored by position, the first highest."""
-    heads, neurons = [], []
-    with torch.no_grad():
-        for units in layer_units(model):
-            w_o = units.attention_output.weight
-            cols = w_o if units.decoder else w_o.t()  # rows = the head-output features
-            heads.append(cols.reshape(units.num_heads, -1).norm(dim=1).tolist())
-            up = units.ffn_up.weight.t() if units.decoder else units.ffn_up.weight  # (neurons, hidden)
-            down = units.ffn_down.weight if units.decoder else units.ffn_down.weight.t()  # (neurons, hidden)
-            neurons.append((up.norm(dim=1) * down.norm(dim=1)).tolist())
-    n = len(heads)
-    return UnitScores(heads, neurons, [float(n - i) for i in range(n)])
 
 
 def _default_loss(logits: Any, input_ids: Any, labels: Any, pad_token_id: int) -> Any:
@@ -112,65 +59,16 @@ def _default_loss(logits: Any, input_ids: Any, labels: Any, pad_token_id: int) -
     return F.cross_entropy(logits, labels)
 
 
-def gradient_scores(model: Any, batches: Iterable[Any], max_batches: int = 32) -> UnitScores:
-    """``|d loss / d gate|`` summed over batches for every head, FFN neuron and layer (see the
-    module docstring). ``batches`` yields ``(input_ids, labels)``; the model's weights get no
-    gradient and its mode is restored."""
+def gradient_scores(model: Any, batches: Iterable[Any], max_batches: int = 32) -> Importance:
+    """:func:`~nasforge_transformers.importance.compute_importance` on ``(input_ids, labels)``
+    batches (padded with the pad token; for a language model the loss is next-token prediction)."""
     wrapped = wrap(model)
-    units = layer_units(wrapped)
-    layers = layer_modules(unwrap(wrapped))
     device = next(wrapped.parameters()).device
-    head_gates = [torch.ones(u.num_heads, device=device, requires_grad=True) for u in units]
-    neuron_gates = [torch.ones(u.intermediate, device=device, requires_grad=True) for u in units]
-    layer_gates = [torch.ones((), device=device, requires_grad=True) for _ in units]
-
-    def gate_input(gate: Any, repeat: int, module: Any, args: tuple[Any, ...]) -> Any:
-        return (args[0] * gate.repeat_interleave(repeat).to(args[0].dtype), *args[1:])
-
-    def gate_layer(gate: Any, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Any:
-        # the layer's own contribution (its output minus its input) is scaled by the gate
-        x = args[0] if args else kwargs["hidden_states"]
-        main = out[0] if isinstance(out, tuple) else out
-        mixed = x + gate * (main - x)
-        return (mixed, *out[1:]) if isinstance(out, tuple) else mixed
-
-    handles = []
-    for u, layer, hg, ng, lg in zip(units, layers, head_gates, neuron_gates, layer_gates):
-        handles.append(u.attention_output.register_forward_pre_hook(partial(gate_input, hg, u.head_dim)))
-        handles.append(u.ffn_down.register_forward_pre_hook(partial(gate_input, ng, 1)))
-        handles.append(layer.register_forward_hook(partial(gate_layer, lg), with_kwargs=True))
-    flags = [(p, p.requires_grad) for p in wrapped.parameters()]
-    was_training = wrapped.training
-    wrapped.eval()
-    heads = [torch.zeros(u.num_heads) for u in units]
-    neurons = [torch.zeros(u.intermediate) for u in units]
-    layer_scores = torch.zeros(len(units))
-    seen = 0
-    try:
-        for p, _ in flags:
-            p.requires_grad_(False)
-        for input_ids, labels in batches:
-            if seen >= max_batches:
-                break
-            input_ids, labels = input_ids.to(device), labels.to(device)
-            logits = wrapped(input_ids)
-            loss = _default_loss(logits, input_ids, labels, wrapped.pad_token_id)
-            grads = torch.autograd.grad(loss, [*head_gates, *neuron_gates, *layer_gates])
-            n = len(units)
-            for i in range(n):
-                heads[i] += grads[i].abs().cpu()
-                neurons[i] += grads[n + i].abs().cpu()
-                layer_scores[i] += grads[2 * n + i].abs().cpu()
-            seen += 1
-    finally:
-        for handle in handles:
-            handle.remove()
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        wrapped.train(was_training)
-    if seen == 0:
-        raise UserError("gradient importance needs at least one batch of data")
-    return UnitScores([h.tolist() for h in heads], [n.tolist() for n in neurons], layer_scores.tolist())
+    pairs = ({"input_ids": ids.to(device), "labels": y.to(device)} for ids, y in batches)
+    return compute_importance(
+        wrapped, pairs, lambda logits, b: _default_loss(logits, b["input_ids"], b["labels"], wrapped.pad_token_id),
+        forward=lambda m, b: m(b["input_ids"]), max_batches=max_batches,
+    )
 
 
 def keep_top(scores: list[list[float]], ratio: float, scope: str) -> dict[int, list[int]]:
@@ -246,9 +144,9 @@ class _TransformerCompressor(Compressor):
     def compress(self, model: Any, example_inputs: Any, **kwargs: Any) -> Any:
         return super().compress(wrap(model), example_inputs, **kwargs)
 
-    def _scores(self, model: LogitsModel, ctx: CompressionContext) -> UnitScores:
+    def _scores(self, model: LogitsModel, ctx: CompressionContext) -> Importance:
         if self.importance == "magnitude":
-            return magnitude_scores(model)
+            return magnitude_importance(model)
         if ctx.data is None:
             raise UserError(f"{self.name}: importance 'gradient' needs data (batches of token ids and labels); pass data or use importance: magnitude")
         return gradient_scores(model, ctx.data, self.importance_batches)
@@ -276,7 +174,7 @@ class _TransformerCompressor(Compressor):
         result = finetune(student.model, train, self.tune, teacher_logits=logits)
         ctx.report.finetune_losses = result.losses
 
-    def _plan(self, scores: UnitScores, shape: dict[str, Any]) -> tuple[list[int], dict[int, list[int]], dict[int, list[int]]]:
+    def _plan(self, scores: Importance, shape: dict[str, Any]) -> tuple[list[int], dict[int, list[int]], dict[int, list[int]]]:
         raise NotImplementedError
 
 
@@ -323,3 +221,5 @@ class LayerDropper(_TransformerCompressor):
 
 
 COMPRESSORS = (HeadPruner, FFNPruner, LayerDropper)
+
+__all__ = ["COMPRESSORS", "FFNPruner", "HeadPruner", "LayerDropper", "encoded_from_batches", "gradient_scores", "keep_top", "layer_units"]

@@ -12,7 +12,11 @@ plan over the rewired teacher), rebuilds the weights the trial was scored with â
 super-network (``transformer_oneshot``) or the trial's fine-tuned ``model.pt``
 (``transformer_multitrial`` with ``save_model: true``) â€” and cuts the sub-network out with
 :func:`~nasforge_transformers.extract.extract`: heads, FFN neurons and layers physically
-removed. It saves the result as a Hugging Face folder (``extracted/`` in the trial folder, with
+removed. Then, unless the evaluator's ``final_finetune_steps`` is 0, it fine-tunes the extracted
+model for that many steps with distillation from the teacher's cached logits, on the training
+data the search did not score with (``final_finetune.pt`` in the trial folder keeps the result, so
+a resumed deploy stage does not train again; ``final_finetune.ckpt`` resumes an interrupted
+fine-tune). It saves the result as a Hugging Face folder (``extracted/`` in the trial folder, with
 the tokenizer; it loads back with ``transformers`` alone) and hands the deploy stage a
 :class:`~nasforge_transformers.wrappers.LogitsModel` with example inputs of ``max_seq_length``
 tokens. :meth:`~TransformerDeployment.data` gives fine-tuning batches padded per batch,
@@ -100,10 +104,47 @@ class TransformerDeployment:
         small = extract(model, plan["layers"], dict(zip(plan["layers"], plan["heads"])), dict(zip(plan["layers"], plan["neurons"])))
         if weights is not None:
             small.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        self._cache.update(tokenizer=loaded.tokenizer, max_length=loaded.max_length)
+        if getattr(self.evaluator, "final_options", None) is not None:
+            self._final_finetune(small, Path(directory), folder)
         small.eval()
         save_extracted(small, loaded.tokenizer, Path(directory) / "extracted")
-        self._cache.update(tokenizer=loaded.tokenizer, max_length=loaded.max_length)
         return DeployableModel(model=LogitsModel(small, loaded.tokenizer.pad_token_id).eval(), example_inputs=self._padded(self._encoded("valid"), range(2)))
+
+    def _final_finetune(self, small: Any, directory: Path, folder: Path) -> None:
+        """Distil the extracted sub-network from the teacher's cached logits (see the module docstring)."""
+        from dataclasses import asdict
+
+        import torch
+
+        from nasforge_transformers.data import selection_split
+        from nasforge_transformers.models import load_model
+        from nasforge_transformers.supernet import _log, torch_threads
+        from nasforge_transformers.training import atomic_save, finetune, teacher_logits
+
+        options = self.evaluator.final_options
+        done = directory / "final_finetune.pt"
+        if done.is_file():
+            stored = torch.load(done, map_location="cpu", weights_only=False)
+            if stored.get("options") == asdict(options):
+                small.load_state_dict(stored["model"])
+                return
+        train = self._encoded("train")
+        with torch_threads(getattr(self.evaluator, "threads", None)):
+            data = self._texts()
+            # the logits cache of the search (a fresh teacher computes them if it does not fit)
+            teacher = load_model(str(self._teacher_dir(folder)), "classification", data.num_labels, label_names=list(data.label_names)).model.eval()
+            logits = teacher_logits(teacher, train, cache=folder / "teacher_logits.pt")
+            del teacher
+            if getattr(self.evaluator, "eval_split", "valid") == "train":
+                fit, _ = selection_split(train.labels, self.evaluator.eval_samples, self.evaluator.seed)
+                train, logits = train.subset(fit), logits[fit]
+            device = self.evaluator._device()
+            _log(f"final distillation fine-tune of the extracted sub-network: {options.max_steps} steps on {len(train)} sentences")
+            finetune(small.to(device), train, options, teacher_logits=logits, checkpoint=directory / "final_finetune.ckpt",
+                     progress=lambda s, t, loss: _log(f"final fine-tune step {s}/{t}  loss {loss:.4f}") if s % 25 == 0 or s == t else None)
+            small.cpu()
+        atomic_save({"model": small.state_dict(), "options": asdict(options)}, done)
 
     def _padded(self, encoded: Any, indices: Any) -> tuple[Any, Any]:
         """Token ids and mask of ``indices``, padded to ``max_seq_length`` (what latency is measured at)."""

@@ -54,7 +54,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -65,51 +65,37 @@ from nasforge.core.evaluator import Evaluator, TrialContext
 from nasforge.core.records import Architecture, EvaluationResult
 from nasforge.core.space import SearchSpace
 from nasforge_transformers.subnet_space import ModelShape, SubnetPlan, extreme_architecture, subnetwork_plan
+from nasforge_transformers.training import TrainingLoop, TrainingOptions, atomic_save
 
 OPTION = "evaluator.options"
 FOLDER = "transformer"
 
 
 @dataclass
-class SupernetOptions:
-    """How the elastic super-network is trained; every field is an option of ``supernet``."""
+class SupernetOptions(TrainingOptions):
+    """How the elastic super-network is trained; every field is an option of ``supernet`` (the
+    shared ones are :class:`~nasforge_transformers.training.TrainingOptions`')."""
 
     max_steps: int = 600
     max_seconds: float | None = None
-    batch_size: int = 32
     lr: float = 3e-5
-    weight_decay: float = 0.01
     warmup_ratio: float = 0.05
-    grad_clip: float | None = 1.0
     random_subnets: int = 2
-    temperature: float = 2.0
     alpha: float = 0.9
-    seed: int = 0
     checkpoint_every: int = 20
     log_every: int = 10
 
-    def __post_init__(self) -> None:
-        checks = [
-            ("max_steps", self.max_steps >= 1), ("batch_size", self.batch_size >= 1), ("lr", self.lr > 0),
-            ("random_subnets", self.random_subnets >= 0), ("temperature", self.temperature > 0), ("alpha", 0 <= self.alpha <= 1),
-            ("checkpoint_every", self.checkpoint_every >= 1), ("log_every", self.log_every >= 1), ("warmup_ratio", 0 <= self.warmup_ratio < 1),
-            ("max_seconds", self.max_seconds is None or self.max_seconds > 0),
+    section: ClassVar[str] = f"{OPTION}.supernet"
+
+    def checks(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("max_steps", self.max_steps >= 1, ">= 1"), ("random_subnets", self.random_subnets >= 0, ">= 0"), ("log_every", self.log_every >= 1, ">= 1"),
+            ("max_seconds", self.max_seconds is None or self.max_seconds > 0, "> 0 or null"), *super().checks(),
         ]
-        for name, ok in checks:
-            if not ok:
-                raise ConfigError(f"{OPTION}.supernet.{name}", f"has an invalid value {getattr(self, name)!r}")
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> SupernetOptions:
-        options = dict(options or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"{OPTION}.supernet.{unknown[0]}", f"unknown option; known: {', '.join(sorted(known))}")
-        try:
-            return cls(**options)
-        except TypeError as exc:
-            raise ConfigError(f"{OPTION}.supernet", str(exc)) from None
+    def error(cls, name: str | None, message: str, where: str | None = None) -> UserError:
+        return ConfigError(f"{where or cls.section}{'.' + name if name else ''}", message)
 
 
 def _log(message: str) -> None:
@@ -135,19 +121,6 @@ def _atomic_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_torch(path: Path, data: Any) -> None:
-    import torch
-
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    os.replace(tmp, path)
-
-
-def _resumable(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    # a resumed run may change its time budget and how often it logs or saves, nothing else
-    return {k: v for k, v in (options or {}).items() if k not in ("max_seconds", "checkpoint_every", "log_every")}
-
-
 def train_supernet(
     model: Any,
     space: SearchSpace,
@@ -168,28 +141,22 @@ def train_supernet(
     import torch
 
     from nasforge_transformers.importance import ElasticEncoder
-    from nasforge_transformers.training import distillation_loss, forward_logits, linear_warmup, make_optimizer
+    from nasforge_transformers.training import distillation_loss, forward_logits
 
     if teacher_logits is not None and int(teacher_logits.shape[0]) != len(train):
         raise UserError(f"teacher logits cover {teacher_logits.shape[0]} examples, the training data has {len(train)}")
     total = options.max_steps
     device = next(model.parameters()).device
-    optimizer = make_optimizer(model, options.lr, options.weight_decay)
-    scheduler = linear_warmup(optimizer, int(options.warmup_ratio * total), total)
+    # a resumed run may change its time budget and how often it logs or saves, nothing else
+    loop = TrainingLoop(model, options, total, checkpoint, len(train), what="super-network training", ignore=("max_seconds", "checkpoint_every", "log_every"))
     step, elapsed, losses = 0, 0.0, []
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if _resumable(state.get("options")) != _resumable(asdict(options)) or state.get("examples") != len(train):
-            raise UserError(f"{checkpoint} was written by a super-network training with other options or data; delete it to start over")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    state = loop.resume()
+    if state is not None:
         step, elapsed, losses = int(state["step"]), float(state["seconds"]), list(state["losses"])
         _log(f"super-network: resuming at step {step}/{total} ({elapsed:.0f} s done)")
 
     def save() -> None:
-        _atomic_torch(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                   "step": step, "seconds": elapsed, "losses": losses, "options": asdict(options), "examples": len(train)})
+        loop.save(step=step, seconds=elapsed, losses=losses)
 
     largest, smallest = extreme_architecture(space, largest=True), extreme_architecture(space, largest=False)
     batches_per_epoch = math.ceil(len(train) / options.batch_size)
@@ -209,7 +176,7 @@ def train_supernet(
             rng = np.random.default_rng([options.seed, step])
             archs = [largest, smallest] + [space.sample(rng) for _ in range(options.random_subnets)]
             torch.manual_seed(options.seed * 1_000_003 + step)  # dropout masks, reproducible on resume
-            optimizer.zero_grad(set_to_none=True)
+            loop.optimizer.zero_grad(set_to_none=True)
             step_loss = 0.0
             for arch in archs:
                 elastic.apply(plan_of(arch))
@@ -218,10 +185,7 @@ def train_supernet(
                     raise FloatingPointError(f"super-network training diverged at step {step + 1}: loss is {float(loss)} (lower supernet.lr?)")
                 (loss / len(archs)).backward()
                 step_loss += float(loss.detach()) / len(archs)
-            if options.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            loop.update()
             step += 1
             elapsed = time.perf_counter() - started
             window.append(step_loss)
@@ -263,6 +227,9 @@ class _TransformerSubnetEvaluator(Evaluator):
         is capped at a fifth of the training data.
     :param latency_backend: ``onnxruntime`` or ``torch``; ``latency_threads``, ``latency_batch``,
         ``latency_seq_len``, ``latency_runs``: how latency is measured.
+    :param final_finetune_steps: after the search, the deploy stage's distillation fine-tune of the
+        physically extracted winner (steps; ``0``: none); ``final_finetune`` holds its other
+        :class:`~nasforge_transformers.training.FinetuneOptions` (distillation ``alpha`` 0.9 by default).
     :param threads: ``torch.set_num_threads`` while preparing and evaluating (``null``: leave it).
     :param device: ``cpu``, ``cuda`` or ``auto`` for training; latency is always measured on the CPU.
     """
@@ -282,6 +249,8 @@ class _TransformerSubnetEvaluator(Evaluator):
         eval_samples: int | None = 872,
         eval_split: str = "train",
         eval_batch_size: int = 64,
+        final_finetune_steps: int = 300,
+        final_finetune: Mapping[str, Any] | None = None,
         latency_backend: str = "onnxruntime",
         latency_threads: int = 1,
         latency_batch: int = 1,
@@ -322,6 +291,15 @@ class _TransformerSubnetEvaluator(Evaluator):
             self.teacher_options = FinetuneOptions.from_options(dict(teacher_finetune or {}), f"{OPTION}.teacher_finetune")
         except UserError as exc:
             raise ConfigError(f"{OPTION}.teacher_finetune", str(exc)) from None
+        if isinstance(final_finetune_steps, bool) or not isinstance(final_finetune_steps, int) or final_finetune_steps < 0:
+            raise ConfigError(f"{OPTION}.final_finetune_steps", f"must be a whole number >= 0 (0: no final fine-tune), got {final_finetune_steps!r}")
+        if final_finetune is not None and not isinstance(final_finetune, Mapping):
+            raise ConfigError(f"{OPTION}.final_finetune", f"must be a mapping of fine-tune options, got {final_finetune!r}")
+        try:
+            self.final_options = (FinetuneOptions.from_options({"alpha": 0.9, **dict(final_finetune or {}), "max_steps": final_finetune_steps}, f"{OPTION}.final_finetune")
+                                  if final_finetune_steps else None)
+        except UserError as exc:
+            raise ConfigError(f"{OPTION}.final_finetune", str(exc)) from None
         self.model_source, self.teacher_source = model, teacher
         self.dataset, self.dataset_options = dataset, dict(dataset_options or {})
         self.max_seq_length, self.importance_batches = max_seq_length, importance_batches
@@ -507,7 +485,7 @@ class OneShotEvaluator(_TransformerSubnetEvaluator):
                 info = train_supernet(supernet, self.space, lambda a: self.plan_for_state(state, a), state["train"], state["teacher_logits"],
                                       self.supernet_options, folder / "supernet.ckpt", folder / "progress.json")
                 info["options"] = asdict(self.supernet_options)
-                _atomic_torch(final, {"model": supernet.state_dict(), "info": info})
+                atomic_save({"model": supernet.state_dict(), "info": info}, final)
                 (folder / "supernet.ckpt").unlink(missing_ok=True)
                 state["supernet_info"] = info
                 _log(f"super-network trained: {info['steps']} steps in {info['seconds']:.0f} s ({info['stop']})")

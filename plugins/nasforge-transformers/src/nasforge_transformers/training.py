@@ -24,10 +24,10 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nasforge.core.errors import UserError
 from nasforge_transformers.data import EncodedTexts
@@ -37,11 +37,10 @@ Progress = Callable[[int, int, float], None]
 
 
 @dataclass
-class FinetuneOptions:
-    """How to fine-tune; every field is a config option of the same name."""
+class TrainingOptions:
+    """Options every training loop here shares (fine-tunes and the super-network); subclasses add
+    their own fields and defaults. Invalid values and unknown keys are one-line errors naming them."""
 
-    epochs: float = 1.0
-    max_steps: int | None = None
     batch_size: int = 32
     lr: float = 5e-5
     weight_decay: float = 0.01
@@ -49,40 +48,114 @@ class FinetuneOptions:
     grad_clip: float | None = 1.0
     temperature: float = 2.0
     alpha: float = 0.5
-    bucket: bool = True
     seed: int = 0
     checkpoint_every: int = 50
 
+    #: the config section named in error messages
+    section: ClassVar[str] = "training"
+
+    def checks(self) -> list[tuple[str, bool, str]]:
+        """``(field, valid, rule)`` for every field with a rule."""
+        return [
+            ("batch_size", self.batch_size >= 1, ">= 1"), ("lr", self.lr > 0, "> 0"), ("warmup_ratio", 0.0 <= self.warmup_ratio < 1.0, "in [0, 1)"),
+            ("alpha", 0.0 <= self.alpha <= 1.0, "in [0, 1]"), ("temperature", self.temperature > 0, "> 0"), ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+        ]
+
     def __post_init__(self) -> None:
-        if self.max_steps is None and not self.epochs > 0:
-            raise UserError(f"finetune epochs must be > 0 (or give max_steps), got {self.epochs}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise UserError(f"finetune max_steps must be >= 1, got {self.max_steps}")
-        if self.batch_size < 1:
-            raise UserError(f"finetune batch_size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise UserError(f"finetune lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise UserError(f"finetune warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise UserError(f"finetune alpha must be in [0, 1], got {self.alpha}")
-        if not self.temperature > 0:
-            raise UserError(f"finetune temperature must be > 0, got {self.temperature}")
+        for name, valid, rule in self.checks():
+            if not valid:
+                raise self.error(name, f"must be {rule}, got {getattr(self, name)!r}")
 
     @classmethod
-    def from_options(cls, options: dict[str, Any] | None, field_prefix: str = "finetune") -> FinetuneOptions:
-        """Build from a config mapping; an unknown key is a one-line error naming it."""
+    def error(cls, name: str | None, message: str, where: str | None = None) -> UserError:
+        """The error for field ``name`` (``None``: the whole section) of section ``where``."""
+        return UserError(f"{where or cls.section}{' ' + name if name else ':'} {message}")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None, field_prefix: str | None = None) -> Any:
+        """Build from a config mapping (``field_prefix``: the section named in errors); an unknown
+        key is a one-line error naming it."""
         options = dict(options or {})
-        known = set(cls.__dataclass_fields__)
+        known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise UserError(f"{field_prefix}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**options)
+            raise cls.error(None, f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", field_prefix)
+        try:
+            return cls(**options)
+        except TypeError as exc:
+            raise cls.error(None, str(exc), field_prefix) from None
+
+
+@dataclass
+class FinetuneOptions(TrainingOptions):
+    """How to fine-tune; every field is a config option of the same name."""
+
+    epochs: float = 1.0
+    max_steps: int | None = None
+    bucket: bool = True
+
+    section: ClassVar[str] = "finetune"
+
+    def checks(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("epochs", self.max_steps is not None or self.epochs > 0, "> 0 (or give max_steps)"),
+            ("max_steps", self.max_steps is None or self.max_steps >= 1, ">= 1"),
+            *super().checks(),
+        ]
 
     def total_steps(self, examples: int) -> int:
         if self.max_steps is not None:
             return self.max_steps
         return max(1, math.ceil(self.epochs * math.ceil(examples / self.batch_size)))
+
+
+class TrainingLoop:
+    """What a training loop sets up: AdamW (:func:`make_optimizer`), warm-up + linear decay over
+    ``total`` steps (:func:`linear_warmup`) and a resumable ``checkpoint`` file.
+
+    :meth:`resume` loads the checkpoint when there is one (refusing one written with other options
+    or data; ``ignore`` lists option fields a resumed run may change) and returns its extra state;
+    :meth:`update` clips the gradients and steps optimiser and schedule; :meth:`save` writes the
+    checkpoint atomically with extra state (step, RNG, losses ...).
+    """
+
+    def __init__(self, model: Any, options: TrainingOptions, total: int, checkpoint: str | os.PathLike[str] | None, examples: int,
+                 what: str = "fine-tune", ignore: tuple[str, ...] = ()) -> None:
+        self.model, self.options, self.examples, self.what, self.ignore = model, options, examples, what, ignore
+        self.optimizer = make_optimizer(model, options.lr, options.weight_decay)
+        self.scheduler = linear_warmup(self.optimizer, int(options.warmup_ratio * total), total)
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+
+    def _key(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {k: v for k, v in (options or {}).items() if k not in self.ignore}
+
+    def resume(self) -> dict[str, Any] | None:
+        import torch
+
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            return None
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        if self._key(state.get("options")) != self._key(asdict(self.options)) or state.get("examples") != self.examples:
+            raise UserError(f"checkpoint {self.checkpoint} was written by a {self.what} with other options or data; delete it to start over")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        return state
+
+    def update(self) -> None:
+        import torch
+
+        if self.options.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def save(self, **extra: Any) -> None:
+        if self.checkpoint is None:
+            return
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                     "options": asdict(self.options), "examples": self.examples, **extra}, self.checkpoint)
 
 
 @dataclass
@@ -201,11 +274,12 @@ def teacher_logits(teacher: Any, data: EncodedTexts, cache: str | os.PathLike[st
     logits = predict_logits(teacher, data, batch_size)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save({"fingerprint": fingerprint, "logits": logits}, path)
+        atomic_save({"fingerprint": fingerprint, "logits": logits}, path)
     return logits
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written file."""
     import torch
 
     tmp = path.with_name(path.name + ".tmp")
@@ -240,17 +314,10 @@ def finetune(
         raise UserError(f"teacher logits cover {teacher_logits.shape[0]} examples, the training data has {len(train)}")
     total = options.total_steps(len(train))
     device = _device(model)
-    optimizer = make_optimizer(model, options.lr, options.weight_decay)
-    scheduler = linear_warmup(optimizer, int(options.warmup_ratio * total), total)
-    ckpt = Path(checkpoint) if checkpoint is not None else None
+    loop = TrainingLoop(model, options, total, checkpoint, len(train))
+    state = loop.resume()
     step = 0
-    if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("options") != asdict(options) or state.get("examples") != len(train):
-            raise UserError(f"checkpoint {ckpt} was written by a fine-tune with other options or data; delete it to start over")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    if state is not None:
         step = int(state["step"])
         torch.set_rng_state(state["rng"])
     resumed = step
@@ -271,12 +338,9 @@ def finetune(
             loss = distillation_loss(logits, batch["labels"], teacher, options.temperature, options.alpha)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"fine-tuning diverged at step {step + 1}: loss is {float(loss)} (lower lr?)")
-            optimizer.zero_grad(set_to_none=True)
+            loop.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if options.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            loop.update()
             step += 1
             value = float(loss.detach())
             window.append(value)
@@ -285,14 +349,12 @@ def finetune(
                 window = []
             if progress is not None:
                 progress(step, total, value)
-            if ckpt is not None and (step % options.checkpoint_every == 0) and step < total:
-                ckpt.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                              "step": step, "rng": torch.get_rng_state(), "options": asdict(options), "examples": len(train)}, ckpt)
+            if step % options.checkpoint_every == 0 and step < total:
+                loop.save(step=step, rng=torch.get_rng_state())
         epoch += 1
         offset = 0
-    if ckpt is not None and ckpt.is_file():
-        ckpt.unlink()
+    if loop.checkpoint is not None:
+        loop.checkpoint.unlink(missing_ok=True)
     model.eval()
     return FinetuneResult(step, time.perf_counter() - started, losses, resumed)
 

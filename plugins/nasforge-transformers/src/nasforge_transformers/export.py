@@ -157,10 +157,11 @@ def pin_head_counts(proto: Any) -> int:
         width = projection_width(node.input[0])
         if heads is None or head_size is None or width is None or heads.size != 1 or head_size.size != 1:
             continue
-        if int(heads.reshape(-1)[0]) != -1 or int(head_size.reshape(-1)[0]) <= 0 or width % int(head_size.reshape(-1)[0]):
+        size = int(head_size.reshape(-1)[0])
+        if int(heads.reshape(-1)[0]) != -1 or size <= 0 or width % size:
             continue
         name = f"{node.name or node.output[0]}/num_heads"
-        graph.initializer.append(numpy_helper.from_array(np.array([width // int(head_size.reshape(-1)[0])], dtype=np.int64), name))
+        graph.initializer.append(numpy_helper.from_array(np.array([width // size], dtype=np.int64), name))
         concat.input[2] = name
         pinned += 1
     return pinned

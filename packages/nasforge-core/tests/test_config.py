@@ -30,6 +30,7 @@ MALFORMED = [
     ("space without name or choices", lambda c: c.update(space={"options": {}}), "space", "either 'name'"),
     ("unknown space", lambda c: c.update(space={"name": "resnet9000"}), "space.name" if False else "space", "unknown space"),
     ("broken choice", lambda c: c["space"]["choices"].append({"name": "z", "type": "float"}), "space.choices", "unknown type"),
+    ("extra choice reuses a name", lambda c: c["space"].update(extra_choices=[{"name": "a", "values": [1]}]), "space.extra_choices", "used twice"),
     ("bad direction", lambda c: c.update(objectives=[{"metric": "accuracy", "direction": "up"}]), "objectives.0.direction", "maximize"),
     ("objective the evaluator does not report", lambda c: c.update(objectives=["acc"]), "objectives[0].metric", "does not report 'acc'"),
     ("unreadable constraint", lambda c: c.update(constraints=["latency under 5"]), "constraints", "latency_ms <= 5"),

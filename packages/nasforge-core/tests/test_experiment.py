@@ -33,6 +33,13 @@ def test_a_search_runs_to_its_budget_and_finds_the_best(tmp_path, pm):
     assert (experiment.directory / "config.yaml").exists()
 
 
+def test_extra_choices_extend_the_space_and_reach_every_trial(tmp_path, pm):
+    space = {"choices": [{"name": "a", "type": "int", "low": 0, "high": 9}], "extra_choices": [{"name": "p", "values": [0.0, 0.5]}]}
+    experiment, result = run(tmp_path, pm, space=space, budget={"trials": 8})
+    assert [c.name for c in experiment.space.choices] == ["a", "p"] and experiment.space.size() == 20
+    assert {t.architecture["p"] for t in result.trials} == {0.0, 0.5}
+
+
 def test_the_space_running_out_ends_the_search(tmp_path, pm):
     _, result = run(tmp_path, pm, budget={"trials": 100})
     assert len(result.trials) == 20 and "exhausted" in result.stop_reason

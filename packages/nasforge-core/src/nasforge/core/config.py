@@ -33,11 +33,16 @@ class ComponentConfig(_Strict):
 
 
 class SpaceConfig(_Strict):
-    """A registered space (``name`` + ``options``) or an inline one (``choices``)."""
+    """A registered space (``name`` + ``options``) or an inline one (``choices``), plus optional ``extra_choices``.
+
+    ``extra_choices`` are appended to the space's own choices, e.g. a training setting the
+    evaluator reads from each architecture (the trainer's ``corruption_augment``).
+    """
 
     name: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     choices: list[dict[str, Any]] | None = None
+    extra_choices: list[dict[str, Any]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _name_or_choices(self) -> SpaceConfig:

@@ -72,14 +72,21 @@ class ExperimentResult:
 def build_space(config: ExperimentConfig, pm: PluginManager) -> SearchSpace:
     if config.space.choices is not None:
         try:
-            return SearchSpace.from_config(config.space.choices, name=config.space.name or "custom")
+            space = SearchSpace.from_config(config.space.choices, name=config.space.name or "custom")
         except UserError as exc:
             raise ConfigError("space.choices", str(exc)) from None
-    factory = pm.get("space", config.space.name or "")
-    space = instantiate(factory, (), dict(config.space.options), "space.options", f"space {config.space.name!r}")
-    if not isinstance(space, SearchSpace):
-        raise NasforgeError(f"space factory {config.space.name!r} returned {type(space).__name__}, not a SearchSpace")
-    return space
+    else:
+        factory = pm.get("space", config.space.name or "")
+        space = instantiate(factory, (), dict(config.space.options), "space.options", f"space {config.space.name!r}")
+        if not isinstance(space, SearchSpace):
+            raise NasforgeError(f"space factory {config.space.name!r} returned {type(space).__name__}, not a SearchSpace")
+    if not config.space.extra_choices:
+        return space
+    try:  # appended after the space's own choices (they may depend on them), under the space's name
+        extra = SearchSpace.from_config([*space.to_config()["choices"], *config.space.extra_choices], name=space.name)
+    except UserError as exc:
+        raise ConfigError("space.extra_choices", str(exc)) from None
+    return extra
 
 
 class Experiment:

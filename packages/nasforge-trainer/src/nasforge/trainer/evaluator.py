@@ -42,12 +42,15 @@ from nasforge.trainer import metrics as cost
 from nasforge.trainer.artifacts import save_trained_model
 from nasforge.trainer.data import DatasetSplits, check_dataset_options, get_dataset_loader, load_dataset
 from nasforge.trainer.models import get_model_builder
-from nasforge.trainer.robustness import RobustnessSpec
+from nasforge.trainer.robustness import CorruptionAugment, RobustnessSpec, parse_probability
 from nasforge.trainer.task import task_metric_names, task_scores
 from nasforge.trainer.tensorboard import TrialLogger
 from nasforge.trainer.training import TrainConfig, fit, resolve_device
 
 OPTION = "evaluator.options"
+#: Search-space choices the evaluator reads as training settings of the trial (never passed to the
+#: model builder): add them to a space with ``space.extra_choices``.
+TRAINING_CHOICES = ("corruption_augment",)
 
 
 @contextlib.contextmanager
@@ -122,6 +125,12 @@ class TrainingEvaluator(Evaluator):
         also report ``robust_accuracy`` (validation accuracy under the corruptions, averaged over
         every corruption and severity; an objective or constraint like any metric) and
         ``test_robust_accuracy`` (see :mod:`nasforge.trainer.robustness`).
+    :param corruption_augment: probability (0..1, default 0) that a training sample is replaced by
+        a corrupted copy (a corruption and severity drawn from ``augment_corruptions``; seeded by the
+        trial). A search-space choice of the same name overrides it trial by trial, so a search can
+        decide whether training on corrupted inputs pays. Validation and test data stay clean.
+    :param augment_corruptions: ``{corruptions: [...], severities: [...]}`` that training draws
+        from; default: the ``robustness`` corruptions at every severity 1..5.
 
     Datasets whose task is not classification (recommendation) report their own metrics too:
     each of the task's metrics on the validation split and as ``test_<name>`` on the test split
@@ -173,6 +182,8 @@ class TrainingEvaluator(Evaluator):
         tensorboard: bool = True,
         save_model: bool = True,
         robustness: Mapping[str, Any] | None = None,
+        corruption_augment: float = 0.0,
+        augment_corruptions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space)
         if not isinstance(dataset, str) or not dataset:
@@ -192,6 +203,9 @@ class TrainingEvaluator(Evaluator):
         except UnknownComponentError as exc:
             raise ConfigError(f"{OPTION}.dataset", str(exc)) from None
         self.robustness = RobustnessSpec.parse(robustness, f"{OPTION}.robustness")
+        self.corruption_augment = parse_probability(corruption_augment, f"{OPTION}.corruption_augment")
+        self.augment_corruptions = CorruptionAugment.parse(augment_corruptions, f"{OPTION}.augment_corruptions", self.robustness)
+        self._check_training_choices(space)
         # the metrics of this dataset's task (a loader may declare its task class as ``loader.task``)
         self.metrics = task_metric_names(getattr(loader, "task", None), type(self).metrics, robust=self.robustness is not None)
         self.model_name = model if model is not None else getattr(space, "name", None)
@@ -234,12 +248,36 @@ class TrainingEvaluator(Evaluator):
         self.save_model = _bool("save_model", save_model)
         self._splits: DatasetSplits | None = None
 
+    def _check_training_choices(self, space: SearchSpace) -> None:
+        """Fail early on a training choice of the space this evaluator cannot honour."""
+        probabilities = [self.corruption_augment]
+        if "corruption_augment" in {c.name for c in getattr(space, "choices", ())}:
+            for value in space["corruption_augment"].domain:
+                probabilities.append(parse_probability(value, "space.corruption_augment"))
+        if max(probabilities) > 0:
+            self._augment_corruptions()
+
+    def _augment_corruptions(self) -> CorruptionAugment:
+        if self.augment_corruptions is None:
+            raise ConfigError(
+                f"{OPTION}.augment_corruptions",
+                "corruption_augment needs corruptions to train on: set evaluator.options.robustness or augment_corruptions: {corruptions: [...]}",
+            )
+        return self.augment_corruptions
+
+    def training_probability(self, architecture: Architecture) -> float:
+        """The trial's ``corruption_augment``: the architecture's choice, else the evaluator option."""
+        value = architecture.get("corruption_augment", self.corruption_augment)
+        return parse_probability(value, "architecture.corruption_augment")
+
     # -- lifecycle ------------------------------------------------------------------------------
     def setup(self, workdir: Path) -> None:
         """Load and split the dataset once for the whole experiment."""
         splits = self.splits
         if self.robustness is not None:  # a corruption the data cannot apply fails now, not in every trial
             self.robustness.check(splits.valid)
+        if self.augment_corruptions is not None:
+            self.augment_corruptions.check(splits.train)
 
     @property
     def splits(self) -> DatasetSplits:
@@ -276,15 +314,20 @@ class TrainingEvaluator(Evaluator):
     def evaluate(self, architecture: Architecture, context: TrialContext) -> EvaluationResult:
         """Train ``architecture`` under ``context`` and measure it (see the module docstring)."""
         splits = self.splits
+        probability = self.training_probability(architecture)
+        model_architecture = {k: v for k, v in architecture.items() if k not in TRAINING_CHOICES}
+        train_splits = splits
+        if probability > 0:  # only the training split: validation and test data stay clean
+            train_splits = replace(splits, train=self._augment_corruptions().wrap(splits.train, probability))
         config = replace(self.train_config, epochs=self.epochs_for(context.fidelity), seed=int(context.seed))
         directory = Path(context.directory) if context.directory is not None else None
         logger = TrialLogger(directory) if (self.tensorboard and directory is not None) else None
         with torch_threads(self.threads):
             seed_everything(int(context.seed))
             builder = get_model_builder(self.model_name)
-            model = builder(architecture, input_shape=splits.input_shape, num_classes=splits.num_classes, **splits.model_options)
+            model = builder(model_architecture, input_shape=splits.input_shape, num_classes=splits.num_classes, **splits.model_options)
             try:
-                result = fit(model, splits, config, context, on_epoch=logger.log_epoch if logger else None)
+                result = fit(model, train_splits, config, context, on_epoch=logger.log_epoch if logger else None)
             finally:
                 if logger is not None:
                     logger.close()
@@ -317,7 +360,7 @@ class TrainingEvaluator(Evaluator):
         artifacts: dict[str, str] = {}
         if self.save_model and directory is not None:
             artifacts = save_trained_model(
-                directory, model, architecture, builder=self.model_name, space=getattr(self.space, "name", None), splits=splits,
+                directory, model, model_architecture, builder=self.model_name, space=getattr(self.space, "name", None), splits=splits,
                 dataset=self.dataset, dataset_options=self.dataset_options,
             )
         return EvaluationResult(values, artifacts)

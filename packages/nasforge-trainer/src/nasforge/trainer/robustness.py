@@ -114,13 +114,13 @@ def corrupt_images(images: torch.Tensor, name: str, severity: int, generator: to
 
 
 def corrupt_image_dataset(dataset: Any, name: str, severity: int, seed: int) -> Any:
-    """A corrupted copy of an :class:`~nasforge.trainer.data.ImageTensorDataset` (same normalisation)."""
+    """A corrupted copy of an :class:`~nasforge.trainer.data.ImageTensorDataset` (same normalisation and augmentation setting)."""
     from nasforge.trainer.data import ImageTensorDataset
 
     generator = torch.Generator().manual_seed(int(seed))
     pixels = dataset.images.to(torch.float32) * dataset.scale
     corrupted = corrupt_images(pixels, name, severity, generator)
-    return ImageTensorDataset(corrupted, dataset.labels, dataset.mean.flatten().tolist(), dataset.std.flatten().tolist(), scale=1.0)
+    return ImageTensorDataset(corrupted, dataset.labels, dataset.mean.flatten().tolist(), dataset.std.flatten().tolist(), scale=1.0, augment=dataset.augment)
 
 
 def _subset(dataset: Any, samples: int | None, seed: int) -> Any:
@@ -131,6 +131,25 @@ def _subset(dataset: Any, samples: int | None, seed: int) -> Any:
         raise UserError(f"robustness.samples needs a dataset with a subset() method; {type(dataset).__name__} has none (set samples: null)")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))[:samples]
     return dataset.subset(order.sort().values)
+
+
+def parse_corruptions(value: Any, where: str) -> tuple[str, ...]:
+    """A non-empty list of known corruption names, or a :class:`ConfigError` naming ``where``."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ConfigError(where, f"must be a non-empty list of corruption names ({', '.join(ALL_CORRUPTIONS)}), got {value!r}")
+    for c in value:
+        if c not in ALL_CORRUPTIONS:
+            raise ConfigError(where, f"unknown corruption {c!r}; choose from {', '.join(ALL_CORRUPTIONS)}")
+    return tuple(value)
+
+
+def parse_severities(value: Any, where: str) -> tuple[int, ...]:
+    """An integer or a non-empty list of integers from 1 to 5, or a :class:`ConfigError` naming ``where``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, Sequence) or not value or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5 for s in value):
+        raise ConfigError(where, f"must be a list of integers from 1 to 5, got {value!r}")
+    return tuple(int(s) for s in value)
 
 
 @dataclass(frozen=True)
@@ -151,21 +170,12 @@ class RobustnessSpec:
         unknown = sorted(set(value) - {"corruptions", "severities", "samples"})
         if unknown:
             raise ConfigError(f"{where}.{unknown[0]}", "unknown key; robustness takes corruptions, severities, samples")
-        corruptions = value.get("corruptions")
-        if isinstance(corruptions, str) or not isinstance(corruptions, Sequence) or not corruptions:
-            raise ConfigError(f"{where}.corruptions", f"must be a non-empty list of corruption names ({', '.join(ALL_CORRUPTIONS)}), got {corruptions!r}")
-        for c in corruptions:
-            if c not in ALL_CORRUPTIONS:
-                raise ConfigError(f"{where}.corruptions", f"unknown corruption {c!r}; choose from {', '.join(ALL_CORRUPTIONS)}")
-        severities = value.get("severities", [3])
-        if isinstance(severities, int) and not isinstance(severities, bool):
-            severities = [severities]
-        if not isinstance(severities, Sequence) or not severities or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5 for s in severities):
-            raise ConfigError(f"{where}.severities", f"must be a list of integers from 1 to 5, got {severities!r}")
+        corruptions = parse_corruptions(value.get("corruptions"), f"{where}.corruptions")
+        severities = parse_severities(value.get("severities", [3]), f"{where}.severities")
         samples = value.get("samples")
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
             raise ConfigError(f"{where}.samples", f"must be a positive integer or null, got {samples!r}")
-        return cls(tuple(corruptions), tuple(int(s) for s in severities), samples)
+        return cls(corruptions, severities, samples)
 
     def check(self, dataset: Any) -> None:
         """Raise :class:`UserError` when ``dataset`` cannot apply every listed corruption."""
@@ -193,3 +203,116 @@ class RobustnessSpec:
             "robust_accuracy": self.robust_accuracy(model, splits.valid, splits.task, batch_size, seed),
             "test_robust_accuracy": self.robust_accuracy(model, splits.test, splits.task, batch_size, seed + 1),
         }
+
+
+# -- training on corrupted inputs --------------------------------------------------------------------
+#: Severities training draws from when ``augment_corruptions`` does not list them.
+ALL_SEVERITIES = (1, 2, 3, 4, 5)
+
+
+def parse_probability(value: Any, where: str) -> float:
+    """A number in ``[0, 1]``, or a :class:`ConfigError` naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(where, f"must be a probability, a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class CorruptionAugment:
+    """Which corruptions training draws from (the evaluator's ``augment_corruptions`` option, validated)."""
+
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...] = ALL_SEVERITIES
+
+    @classmethod
+    def parse(cls, value: Any, where: str, robustness: RobustnessSpec | None) -> CorruptionAugment | None:
+        """``value`` (``{corruptions, severities}``) or, when it is ``None``, the ``robustness`` corruptions at every severity."""
+        if value is None:
+            return None if robustness is None else cls(robustness.corruptions)
+        if not isinstance(value, Mapping):
+            raise ConfigError(where, f"must be a mapping such as {{corruptions: [gaussian_noise], severities: [1, 2, 3]}}, got {value!r}")
+        unknown = sorted(set(value) - {"corruptions", "severities"})
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}", "unknown key; augment_corruptions takes corruptions, severities")
+        corruptions = parse_corruptions(value.get("corruptions"), f"{where}.corruptions")
+        return cls(corruptions, parse_severities(value.get("severities", list(ALL_SEVERITIES)), f"{where}.severities"))
+
+    def check(self, dataset: Any) -> None:
+        """Raise :class:`UserError` when ``dataset`` cannot be trained on these corruptions."""
+        RobustnessSpec(self.corruptions).check(dataset)
+        missing = [m for m in ("batch", "subset", "corrupted") if not callable(getattr(dataset, m, None))]
+        if missing:
+            raise UserError(f"corruption_augment: the {type(dataset).__name__} data has no {', '.join(missing)} method(s), which training on corrupted inputs needs")
+
+    def wrap(self, dataset: Any, probability: float) -> Any:
+        """``dataset`` itself when ``probability`` is 0, else a :class:`CorruptedTraining` view of it."""
+        if probability <= 0.0:
+            return dataset
+        self.check(dataset)
+        return CorruptedTraining(dataset, self, probability)
+
+
+def _pad_like(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a`` and ``b`` zero-padded at the end of every non-batch dimension to the same size (token ids: 0 is padding)."""
+    if a.shape[1:] == b.shape[1:]:
+        return a, b
+    size = [max(p, q) for p, q in zip(a.shape[1:], b.shape[1:])]
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        widths = [w for have, want in reversed(list(zip(t.shape[1:], size))) for w in (0, want - have)]
+        return nn.functional.pad(t, widths)
+
+    return pad(a), pad(b)
+
+
+class CorruptedTraining(torch.utils.data.Dataset):
+    """A training split whose batches have some samples replaced by corrupted copies.
+
+    Each sample of a ``batch(indices, generator)`` is, with probability ``probability``, replaced by
+    a copy corrupted with a corruption and severity drawn uniformly from ``augment``; every draw
+    comes from the loader's seeded ``generator``, so training stays reproducible. Corrupted copies
+    are made by the dataset itself (``subset(...).corrupted(name, severity, seed)``), so every
+    modality that supports a corruption for the robustness metric can also train on it. Only the
+    training split is ever wrapped: validation and test data stay clean.
+    """
+
+    def __init__(self, dataset: Any, augment: CorruptionAugment, probability: float) -> None:
+        self.dataset = dataset
+        self.augment = augment
+        self.probability = float(probability)
+        bucket = getattr(dataset, "bucket", None)
+        if bucket is not None:  # keep the data's own batching order (text: similar lengths together)
+            self.bucket = bucket
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.batch(torch.tensor([index]))
+        return x[0], y[0]
+
+    @property
+    def input_shape(self) -> Any:
+        return getattr(self.dataset, "input_shape", None)
+
+    def batch(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dataset's batch at ``indices``, some samples swapped for corrupted copies."""
+        x, y = self.dataset.batch(indices, generator)
+        n = len(indices)
+        chosen = torch.nonzero(torch.rand(n, generator=generator) < self.probability).flatten()
+        if len(chosen) == 0:
+            return x, y
+        names = torch.randint(len(self.augment.corruptions), (len(chosen),), generator=generator)
+        levels = torch.randint(len(self.augment.severities), (len(chosen),), generator=generator)
+        x = x.clone()
+        for i, name in enumerate(self.augment.corruptions):
+            for j, severity in enumerate(self.augment.severities):
+                rows = chosen[(names == i) & (levels == j)]
+                if len(rows) == 0:
+                    continue
+                seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+                part = self.dataset.subset(torch.as_tensor(indices)[rows]).corrupted(name, severity, seed=seed)
+                corrupted, _ = part.batch(torch.arange(len(rows)), generator)
+                x, corrupted = _pad_like(x, corrupted.to(x.dtype))
+                x[rows] = corrupted
+        return x, y

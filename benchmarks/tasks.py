@@ -12,8 +12,11 @@ with onnxruntime at batch 1 (``intra_op_num_threads`` fixed, printed). Rows:
   popularity and GMF (trained like the searched models) vs the searched ``ncf`` model, HR@10;
 * robustness — CIFAR-10 (a seeded per-class sample of the shared JPEG copy): an accuracy-only
   search (evolution) vs a search with ``robust_accuracy`` as second objective (NSGA-II), same
+  space (the ``cnn`` architecture plus the training knob ``corruption_augment`` in {0, 0.5}) and
   trial budget; the robust search's pick is its Pareto trial with the best validation robust
-  accuracy among those within 1 point of the accuracy-only winner's validation accuracy.
+  accuracy among those within 1 point of the accuracy-only winner's validation accuracy. The
+  accuracy-only winner's architecture is also retrained with the other knob value (the knob's
+  effect at a fixed architecture).
 
 Usage::
 
@@ -48,11 +51,12 @@ CLI = [sys.executable, "-m", "nasforge.core.cli"]
 THREADS = 1
 
 BUDGETS = {
-    # trials per search, epochs multiplier (of sst2 5 / trec 6 / fsdd 6 / movielens 6 / cifar 5),
-    # CIFAR-10 training images per class (test images: a third of it)
-    "tiny": {"trials": 2, "scale": 0.34, "cifar_per_class": 100},
-    "small": {"trials": 3, "scale": 0.5, "cifar_per_class": 200},
-    "full": {"trials": 3, "scale": 1.0, "cifar_per_class": 200},
+    # trials per search, epochs multiplier (of sst2 5 / trec 6 / fsdd 6 / movielens 6), and for the
+    # robustness section its own trials per search, epochs and CIFAR-10 training images per class
+    # (test images: a third of it)
+    "tiny": {"trials": 2, "scale": 0.34, "cifar_per_class": 100, "cifar_epochs": 2, "cifar_trials": 2},
+    "small": {"trials": 3, "scale": 0.5, "cifar_per_class": 200, "cifar_epochs": 2, "cifar_trials": 3},
+    "full": {"trials": 3, "scale": 1.0, "cifar_per_class": 300, "cifar_epochs": 8, "cifar_trials": 4},
 }
 
 TARGETS = {
@@ -274,28 +278,47 @@ def extract_cifar(archive: Path, out: Path, train_per_class: int, test_per_class
     return out
 
 
+#: The training knob both CIFAR-10 searches may choose (nasforge.trainer's corruption_augment).
+KNOB = {"name": "corruption_augment", "values": [0.0, 0.5]}
+
+
 def run_robustness(data: Path, workdir: Path, budget: str) -> list[dict[str, Any]]:
     b = BUDGETS[budget]
-    per_class = b["cifar_per_class"]
+    per_class, epochs, trials = b["cifar_per_class"], b["cifar_epochs"], b["cifar_trials"]
     root = extract_cifar(data / "cifar10" / "cifar10-jpeg.tar.gz", workdir / "cifar10", per_class, per_class // 3)
-    epochs = max(1, round(5 * b["scale"]))
     robustness = {"corruptions": ["gaussian_noise", "gaussian_blur", "jpeg", "contrast"], "severities": [3], "samples": 500}
     ev = evaluator("imagefolder", {"root": str(root)}, epochs, 0.005, 64, augment=True, robustness=robustness, measure_latency=False, keep_best=True)
-    space = {"name": "cnn", "options": {"channels": [16, 32, 48], "max_blocks": 1}}
-    plain = search(f"cifar-acc-{budget}", {**config(f"cifar-acc-{budget}", space, ev, b["trials"], ["accuracy"]), "export": None}, workdir)
-    robust = search(f"cifar-robust-{budget}", {**config(f"cifar-robust-{budget}", space, ev, b["trials"], ["accuracy", "robust_accuracy"], strategy="nsga2"),
+    # the same space for both searches: the architecture plus the training knob corruption_augment
+    # (a training sample is replaced by a corrupted copy with this probability, severities 1..5)
+    space = {"name": "cnn", "options": {"channels": [16, 32, 48], "max_blocks": 1}, "extra_choices": [KNOB]}
+    plain = search(f"cifar-acc-{budget}", {**config(f"cifar-acc-{budget}", space, ev, trials, ["accuracy"]), "export": None}, workdir)
+    robust = search(f"cifar-robust-{budget}", {**config(f"cifar-robust-{budget}", space, ev, trials, ["accuracy", "robust_accuracy"], strategy="nsga2"),
                                                "export": None}, workdir)
-    winner = plain["result"]["best"]["metrics"]
+    best = plain["result"]["best"]
+    winner = best["metrics"]
     front = [t for t in robust["result"]["pareto"] if t["metrics"]["accuracy"] >= winner["accuracy"] - 0.01] or robust["result"]["pareto"]
-    pick = max(front, key=lambda t: t["metrics"]["robust_accuracy"])["metrics"]
+    picked = max(front, key=lambda t: t["metrics"]["robust_accuracy"])
+    pick = picked["metrics"]
+    # the knob alone: the accuracy-only winner's architecture retrained with the other knob value
+    other = next(v for v in KNOB["values"] if v != best["architecture"]["corruption_augment"]) if len(KNOB["values"]) == 2 else None
+    ablation = None
+    if other is not None:
+        fixed = {"choices": [{"name": k, "values": [v]} for k, v in best["architecture"].items() if k != "corruption_augment"] + [{"name": "corruption_augment", "values": [other]}]}
+        again = search(f"cifar-knob-{budget}", {**config(f"cifar-knob-{budget}", fixed, {**ev, "options": {**ev["options"], "model": "cnn"}}, 1, ["accuracy"]),
+                                                "export": None}, workdir)
+        m = again["result"]["best"]["metrics"]
+        ablation = {"corruption_augment": other, "test_accuracy": m["test_accuracy"], "test_robust_accuracy": m["test_robust_accuracy"], "seconds": again["seconds"]}
     row = {
         "task": "cifar10-robust", "metric": "test robust accuracy", "budget": budget, "epochs": epochs,
-        "accuracy_only": {"test_accuracy": winner["test_accuracy"], "test_robust_accuracy": winner["test_robust_accuracy"]},
-        "robust_search": {"test_accuracy": pick["test_accuracy"], "test_robust_accuracy": pick["test_robust_accuracy"]},
+        "accuracy_only": {"test_accuracy": winner["test_accuracy"], "test_robust_accuracy": winner["test_robust_accuracy"],
+                          "corruption_augment": best["architecture"]["corruption_augment"], "architecture": best["architecture"]},
+        "robust_search": {"test_accuracy": pick["test_accuracy"], "test_robust_accuracy": pick["test_robust_accuracy"],
+                          "corruption_augment": picked["architecture"]["corruption_augment"], "architecture": picked["architecture"]},
+        "knob_ablation": ablation,
         "robust_gain": pick["test_robust_accuracy"] - winner["test_robust_accuracy"], "clean_cost": winner["test_accuracy"] - pick["test_accuracy"],
-        "search_seconds": plain["seconds"] + robust["seconds"], "trials": b["trials"], "images_per_class": per_class,
+        "search_seconds": plain["seconds"] + robust["seconds"] + (ablation["seconds"] if ablation else 0.0), "trials": trials, "images_per_class": per_class,
     }
-    log(f"cifar10 robustness: gain {row['robust_gain']:+.4f}, clean cost {row['clean_cost']:+.4f}")
+    log(f"cifar10 robustness: gain {row['robust_gain']:+.4f}, clean cost {row['clean_cost']:+.4f}; knob ablation {ablation}")
     return [row]
 
 
@@ -313,6 +336,11 @@ def report(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
             a, s = r["accuracy_only"], r["robust_search"]
             lines.append(f"{r['task']:<15} clean/robust acc-only {a['test_accuracy']:.4f}/{a['test_robust_accuracy']:.4f} vs robust search "
                          f"{s['test_accuracy']:.4f}/{s['test_robust_accuracy']:.4f} (gain {r['robust_gain']:+.4f}, cost {r['clean_cost']:+.4f})  {name}: {met}")
+            lines.append(f"{'':<15} corruption_augment: acc-only winner {a.get('corruption_augment')}, robust pick {s.get('corruption_augment')}")
+            k = r.get("knob_ablation")
+            if k:
+                lines.append(f"{'':<15} acc-only winner's architecture retrained with corruption_augment {k['corruption_augment']}: "
+                             f"clean/robust {k['test_accuracy']:.4f}/{k['test_robust_accuracy']:.4f}")
             continue
         base = ", ".join(f"{k} {v:.4f}" for k, v in r["baselines"].items())
         lines.append(f"{r['task']:<15} {r['metric']:<10} {base:<34} {r['searched_fp32']:>13.4f} {r['searched_int8']:>7.4f} "

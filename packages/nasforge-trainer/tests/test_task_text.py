@@ -96,6 +96,16 @@ def test_official_datasets_load_with_their_splits():
     assert torch.bincount(ag.test.labels).tolist() == [380] * 4  # seeded stratified 20 %
 
 
+
+def test_named_datasets_take_lowercase():
+    """sst2/trec/ag_news pass ``lowercase`` through like text_csv (TREC's capitals carry names and places)."""
+    require_shared(TEXT / "trec_train.csv")
+    kept = load_dataset("trec", root=str(TEXT), lowercase=False, max_train_samples=300)
+    folded = load_dataset("trec", root=str(TEXT), max_train_samples=300)
+    assert any(t != t.lower() for t in kept.train.vocab.itos) and all(t == t.lower() for t in folded.train.vocab.itos)
+    for name, opts in (("sst2", {"root": str(TEXT)}), ("ag_news", {"path": str(TEXT / "ag_news_test7600.csv")})):
+        assert not load_dataset(name, **opts, lowercase=False, max_train_samples=200).train.vocab.lowercase
+
 ARCHS = [
     {"embedding_dim": 16, "encoder": "cnn", "hidden": 8, "pooling": "max", "dropout": 0.1, "kernel_set": "2,3,4"},
     {"embedding_dim": 16, "encoder": "lstm", "hidden": 8, "pooling": "mean", "dropout": 0.1, "layers": 2, "bidirectional": True},

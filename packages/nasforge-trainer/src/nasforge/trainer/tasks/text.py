@@ -304,29 +304,29 @@ def load_text_csv(
 
 
 def load_sst2(root: str | os.PathLike[str] | None = None, max_length: int = 64, min_freq: int = 1, max_vocab: int | None = None,
-              max_train_samples: int | None = None, seed: int = 0) -> DatasetSplits:
+              lowercase: bool = True, max_train_samples: int | None = None, seed: int = 0) -> DatasetSplits:
     """SST-2 sentences: ``root/sst2_sentences.csv`` (split,label,text), its train/dev/test splits (dev = validation)."""
     folder = data_path(root, "text")
     return load_text_csv(folder / "sst2_sentences.csv", split_column="split", valid_split="dev", max_length=max_length, min_freq=min_freq,
-                         max_vocab=max_vocab, max_train_samples=max_train_samples, seed=seed)
+                         max_vocab=max_vocab, lowercase=lowercase, max_train_samples=max_train_samples, seed=seed)
 
 
 def load_trec(root: str | os.PathLike[str] | None = None, max_length: int = 40, min_freq: int = 1, max_vocab: int | None = None,
-              valid_fraction: float = 0.1, max_train_samples: int | None = None, seed: int = 0) -> DatasetSplits:
+              lowercase: bool = True, valid_fraction: float = 0.1, max_train_samples: int | None = None, seed: int = 0) -> DatasetSplits:
     """TREC question classification: ``root/trec_train.csv`` and ``root/trec_test.csv`` (label,text), 6 classes."""
     folder = data_path(root, "text")
     return load_text_csv(folder / "trec_train.csv", test_path=folder / "trec_test.csv", max_length=max_length, min_freq=min_freq,
-                         max_vocab=max_vocab, valid_fraction=valid_fraction, max_train_samples=max_train_samples, seed=seed)
+                         max_vocab=max_vocab, lowercase=lowercase, valid_fraction=valid_fraction, max_train_samples=max_train_samples, seed=seed)
 
 
 def load_ag_news(path: str | os.PathLike[str] | None = None, test_path: str | os.PathLike[str] | None = None, max_length: int = 64,
-                 min_freq: int = 2, max_vocab: int | None = 30000, valid_fraction: float = 0.1, test_fraction: float | None = None,
+                 min_freq: int = 2, max_vocab: int | None = 30000, lowercase: bool = True, valid_fraction: float = 0.1, test_fraction: float | None = None,
                  max_train_samples: int | None = None, seed: int = 0) -> DatasetSplits:
     """AG News (label,title,description; labels as the file spells them, 1-4 or 0-3): ``path`` (default ``<data dir>/text/ag_news_test7600.csv``); with no
     ``test_path`` a seeded stratified ``test_fraction`` (0.2) of it is the test split."""
     file = Path(path).expanduser() if path is not None else data_path(None, "text") / "ag_news_test7600.csv"
     return load_text_csv(file, test_path=test_path, text_columns=["title", "description"], max_length=max_length, min_freq=min_freq,
-                         max_vocab=max_vocab, valid_fraction=valid_fraction, test_fraction=test_fraction, max_train_samples=max_train_samples, seed=seed)
+                         max_vocab=max_vocab, lowercase=lowercase, valid_fraction=valid_fraction, test_fraction=test_fraction, max_train_samples=max_train_samples, seed=seed)
 
 
 for _loader in (load_text_csv, load_sst2, load_trec, load_ag_news):

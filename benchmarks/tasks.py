@@ -51,7 +51,7 @@ CLI = [sys.executable, "-m", "nasforge.core.cli"]
 THREADS = 1
 
 BUDGETS = {
-    # trials per search, epochs multiplier (of sst2 5 / trec 6 / fsdd 6 / movielens 6), and for the
+    # trials per search, epochs multiplier (of sst2 5 / trec 20 / fsdd 6 / movielens 6), and for the
     # robustness section its own trials per search, epochs and CIFAR-10 training images per class
     # (test images: a third of it)
     "tiny": {"trials": 2, "scale": 0.34, "cifar_per_class": 100, "cifar_epochs": 2, "cifar_trials": 2},
@@ -145,7 +145,7 @@ def run_text(data: Path, workdir: Path, budget: str, only: tuple[str, ...] = ("s
     b = BUDGETS[budget]
     rows = []
     for name, opts, epochs in (("sst2", {"root": str(data / "text"), "max_length": 56, "min_freq": 2}, 5),
-                               ("trec", {"root": str(data / "text"), "max_length": 40, "min_freq": 2}, 6)):
+                               ("trec", {"root": str(data / "text"), "max_length": 40, "min_freq": 2}, 20)):
         if name not in only:
             continue
         splits = load_dataset(name, **opts, **({"valid_fraction": 0.1} if name == "trec" else {}))

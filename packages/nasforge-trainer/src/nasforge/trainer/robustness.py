@@ -27,6 +27,12 @@ applies them with ``dataset.corrupted(name, severity, seed)``):
 
 The corruption draws are seeded (``data_seed`` of the evaluator), so every trial is scored on
 the same corrupted samples.
+
+Training on corrupted inputs: the evaluator's ``corruption_augment`` (a probability, also a
+search-space choice of that name through ``space.extra_choices``) wraps the training split in
+:class:`CorruptedTraining`, which replaces that share of each batch's samples by copies corrupted
+with a corruption and severity drawn from :class:`CorruptionAugment` (``augment_corruptions``;
+default: the ``robustness`` corruptions at every severity). Validation and test data stay clean.
 """
 
 from __future__ import annotations

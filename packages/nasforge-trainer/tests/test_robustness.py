@@ -144,3 +144,12 @@ def test_trial_trains_on_corrupted_inputs_only_when_its_choice_says_so(tmp_path)
     assert evaluator.splits.valid.augment is False and not hasattr(evaluator.splits.train, "probability")  # shared splits untouched
     saved = json.loads((tmp_path / "1.0" / "model.json").read_text())
     assert "corruption_augment" not in saved["architecture"]  # a training setting, not part of the model
+
+
+def test_corrupted_training_works_for_speech_features():
+    from nasforge.trainer.tasks.speech import LogMel, SpeechDataset
+
+    waves = torch.randn(8, 800, generator=torch.Generator().manual_seed(0))
+    data = SpeechDataset(waves, torch.full((8,), 800), torch.arange(8) % 2, LogMel(), 0.0, 1.0)
+    x, _ = CorruptionAugment(("noise",), (5,)).wrap(data, 1.0).batch(torch.arange(8), torch.Generator().manual_seed(0))
+    assert x.shape == data.features.shape and not torch.allclose(x, data.features)  # 0 dB SNR noise changes every clip's features

@@ -56,7 +56,7 @@ BUDGETS = {
     # (test images: a third of it)
     "tiny": {"trials": 2, "scale": 0.34, "cifar_per_class": 100, "cifar_epochs": 2, "cifar_trials": 2},
     "small": {"trials": 3, "scale": 0.5, "cifar_per_class": 200, "cifar_epochs": 2, "cifar_trials": 3},
-    "full": {"trials": 3, "scale": 1.0, "cifar_per_class": 300, "cifar_epochs": 8, "cifar_trials": 5},
+    "full": {"trials": 3, "scale": 1.0, "cifar_per_class": 300, "cifar_epochs": 8, "cifar_trials": 8},
 }
 
 TARGETS = {

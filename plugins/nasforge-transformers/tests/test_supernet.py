@@ -179,7 +179,7 @@ def test_latency_backends_time_a_classifier():
         measure_latency(model, "tensorrt")
 
 
-def test_deploy_fine_tunes_the_extracted_winner_with_distillation_once(tmp_path, sentiment_csv, tiny_bert_dir):
+def test_deploy_fine_tunes_the_extracted_winner_with_distillation_once(tmp_path, sentiment_csv, tiny_bert_dir, capsys):
     from nasforge_transformers.deploy import TransformerDeployment
 
     space = transformer_subnet_space(num_layers=2)
@@ -194,7 +194,13 @@ def test_deploy_fine_tunes_the_extracted_winner_with_distillation_once(tmp_path,
     tuned_eval = OneShotEvaluator(space, supernet={"max_steps": 2, "batch_size": 8, "lr": 1e-3}, final_finetune_steps=3, final_finetune={"batch_size": 8, "lr": 1e-3},
                                   **options(sentiment_csv, tiny_bert_dir, eval_split="train", eval_samples=8))
     tuned_eval.setup(tmp_path)                              # reuses the trained super-network
-    tuned = TransformerDeployment(tuned_eval).load(trial.directory).model.model
+    capsys.readouterr()
+    deployment = TransformerDeployment(tuned_eval)
+    tuned = deployment.load(trial.directory).model.model
+    # the whole training split, the slice the trials were scored on included: the winner is chosen
+    whole = len(deployment._encoded("train"))
+    assert whole > len(tuned_eval._state["train"])
+    assert f"steps on {whole} sentences" in capsys.readouterr().err
     done = trial.directory / "final_finetune.pt"
     assert done.is_file() and not (trial.directory / "final_finetune.ckpt").exists()
     assert [p.shape for p in tuned.parameters()] == [p.shape for p in untuned.parameters()]     # the same extracted shape ...

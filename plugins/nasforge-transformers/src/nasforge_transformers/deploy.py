@@ -13,8 +13,9 @@ super-network (``transformer_oneshot``) or the trial's fine-tuned ``model.pt``
 (``transformer_multitrial`` with ``save_model: true``) — and cuts the sub-network out with
 :func:`~nasforge_transformers.extract.extract`: heads, FFN neurons and layers physically
 removed. Then, unless the evaluator's ``final_finetune_steps`` is 0, it fine-tunes the extracted
-model for that many steps with distillation from the teacher's cached logits, on the training
-data the search did not score with (``final_finetune.pt`` in the trial folder keeps the result, so
+model for that many steps with distillation from the teacher's cached logits, on the whole
+training split: with ``eval_split: train`` the held-out slice the trials were scored on has done its
+job once the winner is chosen, so the winner learns from it too (``final_finetune.pt`` in the trial folder keeps the result, so
 a resumed deploy stage does not train again; ``final_finetune.ckpt`` resumes an interrupted
 fine-tune). It saves the result as a Hugging Face folder (``extracted/`` in the trial folder, with
 the tokenizer; it loads back with ``transformers`` alone) and hands the deploy stage a
@@ -117,7 +118,6 @@ class TransformerDeployment:
 
         import torch
 
-        from nasforge_transformers.data import selection_split
         from nasforge_transformers.models import load_model
         from nasforge_transformers.supernet import _log, torch_threads
         from nasforge_transformers.training import atomic_save, finetune, teacher_logits
@@ -136,9 +136,6 @@ class TransformerDeployment:
             teacher = load_model(str(self._teacher_dir(folder)), "classification", data.num_labels, label_names=list(data.label_names)).model.eval()
             logits = teacher_logits(teacher, train, cache=folder / "teacher_logits.pt")
             del teacher
-            if getattr(self.evaluator, "eval_split", "valid") == "train":
-                fit, _ = selection_split(train.labels, self.evaluator.eval_samples, self.evaluator.seed)
-                train, logits = train.subset(fit), logits[fit]
             device = self.evaluator._device()
             _log(f"final distillation fine-tune of the extracted sub-network: {options.max_steps} steps on {len(train)} sentences")
             finetune(small.to(device), train, options, teacher_logits=logits, checkpoint=directory / "final_finetune.ckpt",

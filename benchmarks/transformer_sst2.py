@@ -11,8 +11,9 @@ batch 1, 64 tokens; all contenders timed in interleaved rounds):
 
 B and C get the same final fine-tune (``--final-steps`` of distillation from A's cached logits).
 The search scores sub-networks on a seeded stratified slice of the *training* data
-(``--search-samples``) that no student trains on (B and C fine-tune on the rest); the dev set is
-used only for the table, so no figure in it was seen by the search. Everything lands in ``--out``
+(``--search-samples``) that the super-network does not train on; once the finalists are chosen,
+B and C fine-tune on the whole training split, as the deploy stage does. The dev set is used only
+for the table, so no figure in it was seen by the search. Everything lands in ``--out``
 (resumable: every finished stage is kept and reused when the command is run again).
 
     python benchmarks/transformer_sst2.py                       # the full budget (see --help)
@@ -50,11 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--supernet-steps", type=int, default=600)
     p.add_argument("--supernet-seconds", type=float, default=None)
     p.add_argument("--random-subnets", type=int, default=2)
-    p.add_argument("--trials", type=int, default=60)
+    p.add_argument("--trials", type=int, default=45)
     p.add_argument("--strategy", default="evolution")
     p.add_argument("--search-samples", type=int, default=872, help="training sentences held out to score sub-networks in the search")
     p.add_argument("--finalists", type=int, default=3, help="Pareto sub-networks extracted, fine-tuned and exported")
-    p.add_argument("--final-steps", type=int, default=300, help="distillation fine-tune steps of B and C")
+    p.add_argument("--final-steps", type=int, default=400, help="distillation fine-tune steps of B and C")
     p.add_argument("--final-lr", type=float, default=1e-4, help="peak learning rate of B's and C's distillation fine-tune (linear warm-up 10 %%, then linear decay)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for training (1 suits a shared machine: more threads oversubscribe it)")
     p.add_argument("--seq-len", type=int, default=64, help="latency: tokens per sequence")
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
-    from nasforge_transformers import FinetuneOptions, encode, finetune, load_model, load_text_classification, selection_split, teacher_logits
+    from nasforge_transformers import FinetuneOptions, encode, finetune, load_model, load_text_classification, teacher_logits
     from nasforge_transformers.importance import encoder_shape, slice_subnetwork
     from nasforge_transformers.subnet_space import subnetwork_plan, transformer_subnet_space
     from nasforge_transformers.supernet import OneShotEvaluator
@@ -338,9 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     train = encode(loaded.tokenizer, data.train, args.max_seq_length, loaded.max_length)
     dev = encode(loaded.tokenizer, data.valid, args.max_seq_length, loaded.max_length)
     logits_a = teacher_logits(teacher, train, cache=args.out / "A-teacher-logits.pt")
-    # the search's held-out slice of train (the evaluator makes the same split): B and C train on the rest
-    fit, _ = selection_split(train.labels, args.search_samples, args.seed)
-    fit_train, fit_logits = train.subset(fit), logits_a[fit]
     final = FinetuneOptions(max_steps=args.final_steps, batch_size=32, lr=args.final_lr, warmup_ratio=0.1, alpha=0.9, seed=args.seed)
 
     rows: list[dict[str, Any]] = []
@@ -380,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             student.load_state_dict(torch.load(weights, weights_only=True))
         else:
             log(f"{name}: fine-tuning {args.final_steps} steps")
-            finetune(student, fit_train, final, teacher_logits=fit_logits, checkpoint=args.out / f"B-first{k}.ckpt",
+            finetune(student, train, final, teacher_logits=logits_a, checkpoint=args.out / f"B-first{k}.ckpt",
                      progress=lambda s, t, loss, n=name: log(f"{n} step {s}/{t} loss {loss:.4f}") if s % 25 == 0 or s == t else None)
             torch.save(student.state_dict(), weights)
         add("B", name, student, arch, sum(p.numel() for p in student.parameters()))
@@ -420,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             student.load_state_dict(torch.load(weights, weights_only=True))
         else:
             log(f"{name}: {row['architecture']} (search: acc {row['accuracy']:.4f}, {row['latency_ms']:.2f} ms); fine-tuning {args.final_steps} steps")
-            finetune(student, state["train"], replace(final, seed=args.seed + i), teacher_logits=state["teacher_logits"], checkpoint=args.out / f"C{i}.ckpt",
+            finetune(student, train, replace(final, seed=args.seed + i), teacher_logits=logits_a, checkpoint=args.out / f"C{i}.ckpt",
                      progress=lambda s, t, loss, n=name: log(f"{n} step {s}/{t} loss {loss:.4f}") if s % 25 == 0 or s == t else None)
             torch.save(student.state_dict(), weights)
             stored_arch.write_text(json.dumps(row["architecture"]))

@@ -24,6 +24,7 @@ Usage::
     python benchmarks/tasks.py --budget small --only text --json out/text.json
     python benchmarks/tasks.py --report out/*.json       # one table from several partial runs
     python benchmarks/tasks.py --jobs 2 --json out/all.json    # two sections at a time (2 cores), one table
+    python benchmarks/tasks.py --only robustness --seed 1      # another seed for the searches and the CIFAR-10 sample
 
 ``--budget`` scales trials and epochs (``full``: the figures the targets are about; ``small``: what
 a loaded shared machine finishes in minutes). Data: ``--data`` (default ``../shared/data``).
@@ -49,6 +50,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "nasforge.core.cli"]
 THREADS = 1
+#: the seed of every search and of the CIFAR-10 sample (``--seed``); the baselines keep theirs
+SEED = 0
 
 BUDGETS = {
     # trials per search, epochs multiplier (of sst2 5 / trec 20 / fsdd 6 / movielens 6), and for the
@@ -102,7 +105,7 @@ def config(name: str, space: dict[str, Any], ev: dict[str, Any], trials: int, ob
     strategy_cfg = {"name": strategy, "options": {"population_size": max(2, min(6, trials // 2)), "sample_size": 2} if strategy == "evolution" else {}}
     if strategy == "nsga2":
         strategy_cfg["options"] = {"population_size": max(2, min(6, trials // 2))}
-    return {"name": name, "seed": 0, "space": space, "strategy": strategy_cfg, "evaluator": ev, "objectives": objectives,
+    return {"name": name, "seed": SEED, "space": space, "strategy": strategy_cfg, "evaluator": ev, "objectives": objectives,
             "budget": {"trials": trials}, "trial_timeout": 3600, "export": {"formats": ["onnx", "onnx-int8"], "calibration_samples": 128,
                                                                            "latency_threads": THREADS, "latency_runs": 200}}
 
@@ -285,7 +288,7 @@ KNOB = {"name": "corruption_augment", "values": [0.0, 0.5]}
 def run_robustness(data: Path, workdir: Path, budget: str) -> list[dict[str, Any]]:
     b = BUDGETS[budget]
     per_class, epochs, trials = b["cifar_per_class"], b["cifar_epochs"], b["cifar_trials"]
-    root = extract_cifar(data / "cifar10" / "cifar10-jpeg.tar.gz", workdir / "cifar10", per_class, per_class // 3)
+    root = extract_cifar(data / "cifar10" / "cifar10-jpeg.tar.gz", workdir / "cifar10", per_class, per_class // 3, seed=SEED)
     robustness = {"corruptions": ["gaussian_noise", "gaussian_blur", "jpeg", "contrast"], "severities": [3], "samples": 500}
     ev = evaluator("imagefolder", {"root": str(root)}, epochs, 0.005, 64, augment=True, robustness=robustness, measure_latency=False, keep_best=True)
     # the same space for both searches: the architecture plus the training knob corruption_augment
@@ -362,7 +365,7 @@ def run_parallel(args: argparse.Namespace, sections: list[str], workdir: Path, h
         while waiting and len(running) < args.jobs:
             section = waiting.pop(0)
             out = workdir / f"{section}.json"
-            command = [sys.executable, __file__, "--budget", args.budget, "--only", section, "--data", args.data, "--json", str(out),
+            command = [sys.executable, __file__, "--budget", args.budget, "--seed", str(args.seed), "--only", section, "--data", args.data, "--json", str(out),
                        "--workdir", str(workdir / section)]
             log(f"{section}: started in its own process")
             running[section] = (subprocess.Popen(command, stdout=subprocess.DEVNULL), out, time.perf_counter())
@@ -386,6 +389,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--jobs", type=int, default=1, help="run up to this many sections at once, each its own process (torch and onnxruntime 1 thread each)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every search and of the CIFAR-10 sample (the baselines keep seed 0)")
     parser.add_argument("--workdir", help="keep the experiments here (default: a temporary folder)")
     parser.add_argument("--report", nargs="*", help="print one table from JSON files of earlier runs")
     parser.add_argument("--collect", nargs=2, metavar=("TASK", "FOLDER"),
@@ -411,8 +415,10 @@ def main() -> None:
             header = d["header"]
         print(report(rows, header))
         return
+    global SEED
+    SEED = args.seed
     torch.set_num_threads(THREADS)
-    header = {"torch_threads": torch.get_num_threads(), "load": os.getloadavg(), "budget": args.budget, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    header = {"torch_threads": torch.get_num_threads(), "load": os.getloadavg(), "budget": args.budget, "seed": SEED, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.workdir or tmp)

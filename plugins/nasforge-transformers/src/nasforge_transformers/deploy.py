@@ -14,10 +14,10 @@ super-network (``transformer_oneshot``) or the trial's fine-tuned ``model.pt``
 :func:`~nasforge_transformers.extract.extract`: heads, FFN neurons and layers physically
 removed. Then, unless the evaluator's ``final_finetune_steps`` is 0, it fine-tunes the extracted
 model for that many steps with distillation from the teacher's cached logits, on the whole
-training split: with ``eval_split: train`` the held-out slice the trials were scored on has done its
-job once the winner is chosen, so the winner learns from it too (``final_finetune.pt`` in the trial folder keeps the result, so
-a resumed deploy stage does not train again; ``final_finetune.ckpt`` resumes an interrupted
-fine-tune). It saves the result as a Hugging Face folder (``extracted/`` in the trial folder, with
+training split: with ``eval_split: train`` the held-out slice the trials were scored on has done
+its job once the winner is chosen, so the winner learns from it too (``final_finetune.pt`` in the
+trial folder keeps the result, so a resumed deploy stage does not train again;
+``final_finetune.ckpt`` resumes an interrupted fine-tune). It saves the result as a Hugging Face folder (``extracted/`` in the trial folder, with
 the tokenizer; it loads back with ``transformers`` alone) and hands the deploy stage a
 :class:`~nasforge_transformers.wrappers.LogitsModel` with example inputs of ``max_seq_length``
 tokens. :meth:`~TransformerDeployment.data` gives fine-tuning batches padded per batch,

@@ -219,8 +219,9 @@ class _TransformerSubnetEvaluator(Evaluator):
     :param teacher_finetune: :class:`~nasforge_transformers.training.FinetuneOptions` of the teacher.
     :param importance_batches: training batches (a seeded sample) the importance is measured on.
     :param eval_split: what a trial is scored on: ``train`` (default) a seeded stratified slice of
-        ``eval_samples`` training sentences held out from every training stage after the teacher
-        (super-network, fine-tunes), so the dev set stays unseen by the search; ``valid``: a seeded
+        ``eval_samples`` training sentences held out from the search's training after the teacher
+        (super-network, trial fine-tunes), so the dev set stays unseen by the search (the deploy
+        stage's final fine-tune of the chosen winner trains on it too); ``valid``: a seeded
         stratified sample of ``eval_samples`` dev sentences.
     :param eval_samples: sentences a trial is scored on (``null``: all dev sentences with
         ``eval_split: valid``, a tenth of the training data with ``train``); a held-out train slice

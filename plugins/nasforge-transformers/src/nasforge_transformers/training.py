@@ -16,6 +16,8 @@ The building blocks are public for loops of your own (a super-network's sandwich
 Training length is ``max_steps`` when given, else ``epochs`` passes (fractions allowed) over the
 training data. With ``teacher_logits`` the loss is
 ``alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * cross_entropy``.
+The batch order and the dropout masks depend only on ``seed`` and the step, so the same model,
+data and options give the same weights whatever the process ran before, and after a resume.
 """
 
 from __future__ import annotations
@@ -319,7 +321,6 @@ def finetune(
     step = 0
     if state is not None:
         step = int(state["step"])
-        torch.set_rng_state(state["rng"])
     resumed = step
     model.train()
     started = time.perf_counter()
@@ -333,6 +334,9 @@ def finetune(
             if step >= total:
                 break
             batch = _to(train.collate(indices), device)
+            # dropout masks from the seed and the step alone: not from whatever the process drew
+            # before (a search, another fine-tune), and the same after a resume
+            torch.manual_seed(options.seed * 1_000_003 + step)
             logits = forward_logits(model, batch)
             teacher = teacher_logits[batch["index"].cpu()].to(device) if teacher_logits is not None else None
             loss = distillation_loss(logits, batch["labels"], teacher, options.temperature, options.alpha)

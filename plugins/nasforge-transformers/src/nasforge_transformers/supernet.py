@@ -175,7 +175,7 @@ def train_supernet(
             teacher = teacher_logits[batch["index"].cpu()].to(device) if teacher_logits is not None else None
             rng = np.random.default_rng([options.seed, step])
             archs = [largest, smallest] + [space.sample(rng) for _ in range(options.random_subnets)]
-            torch.manual_seed(options.seed * 1_000_003 + step)  # dropout masks, reproducible on resume
+            loop.seed_step(step)
             loop.optimizer.zero_grad(set_to_none=True)
             step_loss = 0.0
             for arch in archs:

@@ -118,7 +118,8 @@ class TrainingLoop:
     :meth:`resume` loads the checkpoint when there is one (refusing one written with other options
     or data; ``ignore`` lists option fields a resumed run may change) and returns its extra state;
     :meth:`update` clips the gradients and steps optimiser and schedule; :meth:`save` writes the
-    checkpoint atomically with extra state (step, RNG, losses ...).
+    checkpoint atomically with extra state (step, losses ...); :meth:`seed_step` seeds the
+    step's dropout masks, so no RNG state needs saving.
     """
 
     def __init__(self, model: Any, options: TrainingOptions, total: int, checkpoint: str | os.PathLike[str] | None, examples: int,
@@ -143,6 +144,13 @@ class TrainingLoop:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         return state
+
+    def seed_step(self, step: int) -> None:
+        """Seed torch's generator (dropout masks) from the options' seed and ``step`` alone: not from
+        whatever the process drew before (a search, another fine-tune), and the same after a resume."""
+        import torch
+
+        torch.manual_seed(self.options.seed * 1_000_003 + step)
 
     def update(self) -> None:
         import torch
@@ -334,9 +342,7 @@ def finetune(
             if step >= total:
                 break
             batch = _to(train.collate(indices), device)
-            # dropout masks from the seed and the step alone: not from whatever the process drew
-            # before (a search, another fine-tune), and the same after a resume
-            torch.manual_seed(options.seed * 1_000_003 + step)
+            loop.seed_step(step)
             logits = forward_logits(model, batch)
             teacher = teacher_logits[batch["index"].cpu()].to(device) if teacher_logits is not None else None
             loss = distillation_loss(logits, batch["labels"], teacher, options.temperature, options.alpha)
@@ -354,7 +360,7 @@ def finetune(
             if progress is not None:
                 progress(step, total, value)
             if step % options.checkpoint_every == 0 and step < total:
-                loop.save(step=step, rng=torch.get_rng_state())
+                loop.save(step=step)
         epoch += 1
         offset = 0
     if loop.checkpoint is not None:

@@ -397,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             a_ms = measure_latency(teacher, "onnxruntime", 1, args.seq_len, 1, runs=50, warmup=5)
             cap_file.write_text(json.dumps({"fraction": args.latency_cap, "a_ms": a_ms, "cap_ms": args.latency_cap * a_ms}))
         stages["search_latency_cap"] = json.loads(cap_file.read_text())
+        if stages["search_latency_cap"]["fraction"] != args.latency_cap:
+            sys.exit(f"{args.out} holds a search constrained at --latency-cap {stages['search_latency_cap']['fraction']:g}; use that or another --out")
         cap_ms = stages["search_latency_cap"]["cap_ms"]
         log(f"search constrained to latency_ms <= {cap_ms:.2f} ({args.latency_cap:g} x A's {stages['search_latency_cap']['a_ms']:.2f} ms, timed as the search times)")
     search_started = time.perf_counter()

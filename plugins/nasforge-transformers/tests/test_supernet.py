@@ -138,7 +138,8 @@ def test_multitrial_finetunes_each_subnetwork(tmp_path, sentiment_csv, tiny_bert
 
 def test_bad_options_are_config_errors(sentiment_csv, tiny_bert_dir):
     space = transformer_subnet_space(num_layers=2)
-    for bad in ({"latency_backend": "tensorrt"}, {"supernet": {"max_step": 3}}, {"eval_samples": 0}, {"max_seq_length": 1}, {"teacher_finetune": {"epoch": 1}}):
+    for bad in ({"latency_backend": "tensorrt"}, {"supernet": {"max_step": 3}}, {"eval_samples": 0}, {"max_seq_length": 1}, {"teacher_finetune": {"epoch": 1}},
+                {"latency_fusion": True}, {"latency_backend": "onnxruntime", "latency_fusion": "yes"}):
         with pytest.raises(ConfigError):
             OneShotEvaluator(space, **{**options(sentiment_csv, tiny_bert_dir), **bad})
 
@@ -167,6 +168,29 @@ def test_a_strategy_drives_the_oneshot_search_through_the_experiment_loop(tmp_pa
     assert [t.state.value for t in result.trials] == ["complete"] * 4
     assert result.pareto and all("latency_ms" in t.metrics for t in result.pareto)
     assert (tmp_path / "run" / "transformer" / "supernet.pt").is_file()
+
+
+def test_oneshot_trials_time_the_fused_graph_the_exporter_ships(tmp_path, sentiment_csv, tiny_bert_dir, monkeypatch):
+    import nasforge_transformers.export as export
+    import nasforge_transformers.latency as latency
+
+    fused_calls = []
+    real_optimize = export.optimize_transformer
+    monkeypatch.setattr(export, "optimize_transformer", lambda src, dst: fused_calls.append(dst) or real_optimize(src, dst))
+    space = transformer_subnet_space(num_layers=2)
+    arch = {"layers": 1, "heads_1": 0.5, "ffn_1": 0.5}
+    evaluator = OneShotEvaluator(space, supernet={"max_steps": 2, "batch_size": 8}, **options(sentiment_csv, tiny_bert_dir, latency_backend="onnxruntime"))
+    assert evaluator.latency_fusion is True
+    evaluator.setup(tmp_path)
+    assert evaluator.evaluate(arch, context(tmp_path, 0)).metrics["latency_ms"] > 0
+    assert len(fused_calls) == 1
+    plain = OneShotEvaluator(space, supernet={"max_steps": 2, "batch_size": 8},
+                             **options(sentiment_csv, tiny_bert_dir, latency_backend="onnxruntime", latency_fusion=False))
+    plain.setup(tmp_path)
+    assert plain.evaluate(arch, context(tmp_path, 1)).metrics["latency_ms"] > 0
+    assert len(fused_calls) == 1
+    with pytest.raises(UserError, match="onnxruntime"):
+        latency.measure_latency(tiny_model("encoder", seed=1)[0], "torch", fused=True)
 
 
 def test_latency_backends_time_a_classifier():

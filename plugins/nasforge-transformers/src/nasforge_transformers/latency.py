@@ -4,7 +4,11 @@
 ``batch_size`` sequences of exactly ``seq_len`` tokens (what a deployment padded to that length
 sees) and returns the median in milliseconds. ``backend="onnxruntime"`` exports the model to a
 temporary ONNX file first (inputs ``input_ids`` and ``attention_mask``, dynamic batch and sequence
-axes) and runs it with ``intra_op_num_threads=threads``; ``"torch"`` times eager PyTorch with
+axes) and runs it with ``intra_op_num_threads=threads``; with ``fused=True`` it times the graph
+after onnxruntime's transformer fusion (:func:`nasforge_transformers.export.optimize_transformer`),
+which is what the ``transformer-onnx`` exporter ships by default. Fusion does not always pay: at
+one thread it makes small graphs a few percent slower, so a search that times un-fused graphs
+misjudges the files it deploys. ``"torch"`` times eager PyTorch with
 ``torch.set_num_threads(threads)``. Torch and onnxruntime are imported when called.
 """
 
@@ -67,12 +71,15 @@ def onnxruntime_session(path: str | os.PathLike[str], threads: int = 1) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def measure_latency(model: Any, backend: str = "onnxruntime", batch_size: int = 1, seq_len: int = 64, threads: int = 1, runs: int = 20, warmup: int = 5) -> float:
-    """Median latency in ms of one batch (see the module docstring)."""
+def measure_latency(model: Any, backend: str = "onnxruntime", batch_size: int = 1, seq_len: int = 64, threads: int = 1, runs: int = 20, warmup: int = 5,
+                    fused: bool = False) -> float:
+    """Median latency in ms of one batch (see the module docstring); ``fused`` needs the onnxruntime backend."""
     import torch
 
     if backend not in BACKENDS:
         raise UserError(f"latency backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if fused and backend != "onnxruntime":
+        raise UserError(f"fused latency needs the onnxruntime backend, got {backend!r}")
     inputs = example_inputs(model, batch_size, seq_len)
     was_training = model.training
     model.eval()
@@ -87,6 +94,11 @@ def measure_latency(model: Any, backend: str = "onnxruntime", batch_size: int = 
                 torch.set_num_threads(previous)
         with tempfile.TemporaryDirectory() as tmp:
             path = export_classifier_onnx(model, Path(tmp) / "model.onnx")
+            if fused:
+                from nasforge_transformers.export import optimize_transformer
+
+                optimize_transformer(path, Path(tmp) / "fused.onnx")
+                path = Path(tmp) / "fused.onnx"
             session = onnxruntime_session(path, threads)
             feed = {k: v.numpy() for k, v in inputs.items()}
             return time_median(lambda: session.run(None, feed), runs, warmup)

@@ -24,7 +24,8 @@ sub-network out of the rewired teacher and fine-tunes it with distillation for `
 (resumable from the trial's ``finetune.ckpt``). Both report ``accuracy`` and ``loss`` on a
 seeded, stratified sample of ``eval_samples`` dev sentences, ``params`` (of the physically
 extracted sub-network), ``latency_ms`` (the extracted sub-network, ``latency_backend`` on the CPU
-with ``latency_threads`` threads, batch ``latency_batch``, ``latency_seq_len`` tokens),
+with ``latency_threads`` threads, batch ``latency_batch``, ``latency_seq_len`` tokens; with
+onnxruntime the graph after transformer fusion, as exported, unless ``latency_fusion: false``),
 ``latency_threads``, ``layers`` and ``eval_seconds``; each trial writes ``subnet.json`` (the
 architecture and its index plan) to its folder.
 
@@ -228,6 +229,9 @@ class _TransformerSubnetEvaluator(Evaluator):
         is capped at a fifth of the training data.
     :param latency_backend: ``onnxruntime`` or ``torch``; ``latency_threads``, ``latency_batch``,
         ``latency_seq_len``, ``latency_runs``: how latency is measured.
+    :param latency_fusion: time the graph after onnxruntime's transformer fusion, the graph the
+        ``transformer-onnx`` exporter ships (``null``, the default: true with ``onnxruntime``;
+        ``false`` times the plain export; true needs ``onnxruntime``).
     :param final_finetune_steps: after the search, the deploy stage's distillation fine-tune of the
         physically extracted winner (steps; ``0``: none); ``final_finetune`` holds its other
         :class:`~nasforge_transformers.training.FinetuneOptions` (distillation ``alpha`` 0.9 by default).
@@ -257,6 +261,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         latency_batch: int = 1,
         latency_seq_len: int = 64,
         latency_runs: int = 20,
+        latency_fusion: bool | None = None,
         threads: int | None = None,
         device: str = "cpu",
         seed: int = 0,
@@ -286,6 +291,10 @@ class _TransformerSubnetEvaluator(Evaluator):
 
         if latency_backend not in BACKENDS:
             raise ConfigError(f"{OPTION}.latency_backend", f"must be one of {', '.join(BACKENDS)}, got {latency_backend!r}")
+        if latency_fusion is not None and not isinstance(latency_fusion, bool):
+            raise ConfigError(f"{OPTION}.latency_fusion", f"must be true, false or null, got {latency_fusion!r}")
+        if latency_fusion and latency_backend != "onnxruntime":
+            raise ConfigError(f"{OPTION}.latency_fusion", f"fusion is onnxruntime's: it needs latency_backend onnxruntime, got {latency_backend!r}")
         if device not in ("cpu", "cuda", "auto") and not str(device).startswith("cuda:"):
             raise ConfigError(f"{OPTION}.device", f"must be cpu, cuda, cuda:N or auto, got {device!r}")
         try:
@@ -307,6 +316,7 @@ class _TransformerSubnetEvaluator(Evaluator):
         self.eval_samples, self.eval_split, self.eval_batch_size = eval_samples, eval_split, eval_batch_size
         self.latency_backend, self.latency_threads, self.latency_batch = latency_backend, latency_threads, latency_batch
         self.latency_seq_len, self.latency_runs = latency_seq_len, latency_runs
+        self.latency_fusion = latency_backend == "onnxruntime" if latency_fusion is None else latency_fusion
         self.threads, self.device_name, self.seed = threads, device, seed
         self.layer_selection = getattr(space, "layer_selection", "spread")
         self._state: dict[str, Any] | None = None
@@ -435,7 +445,8 @@ class _TransformerSubnetEvaluator(Evaluator):
                 small = slice_subnetwork(model, plan).cpu()
         else:
             small = model.cpu()
-        values["latency_ms"] = measure_latency(small, self.latency_backend, self.latency_batch, self.latency_seq_len, self.latency_threads, self.latency_runs, warmup=3)
+        values["latency_ms"] = measure_latency(small, self.latency_backend, self.latency_batch, self.latency_seq_len, self.latency_threads, self.latency_runs, warmup=3,
+                                             fused=self.latency_fusion)
         values["eval_seconds"] = time.perf_counter() - started
         return values
 

@@ -182,15 +182,32 @@ def test_oneshot_trials_time_the_fused_graph_the_exporter_ships(tmp_path, sentim
     evaluator = OneShotEvaluator(space, supernet={"max_steps": 2, "batch_size": 8}, **options(sentiment_csv, tiny_bert_dir, latency_backend="onnxruntime"))
     assert evaluator.latency_fusion is True
     evaluator.setup(tmp_path)
-    assert evaluator.evaluate(arch, context(tmp_path, 0)).metrics["latency_ms"] > 0
-    assert len(fused_calls) == 1
+    assert (tmp_path / "transformer" / "latency_reference.fused.onnx").is_file() and len(fused_calls) == 1  # the full model, fused once
+    metrics = evaluator.evaluate(arch, context(tmp_path, 0)).metrics
+    assert metrics["latency_ms"] > 0 and metrics["latency_ratio"] == pytest.approx(metrics["latency_ms"] / metrics["reference_latency_ms"])
+    assert len(fused_calls) == 2
     plain = OneShotEvaluator(space, supernet={"max_steps": 2, "batch_size": 8},
                              **options(sentiment_csv, tiny_bert_dir, latency_backend="onnxruntime", latency_fusion=False))
     plain.setup(tmp_path)
+    assert (tmp_path / "transformer" / "latency_reference.onnx").is_file()
     assert plain.evaluate(arch, context(tmp_path, 1)).metrics["latency_ms"] > 0
-    assert len(fused_calls) == 1
+    assert len(fused_calls) == 2
     with pytest.raises(UserError, match="onnxruntime"):
         latency.measure_latency(tiny_model("encoder", seed=1)[0], "torch", fused=True)
+
+
+def test_relative_latency_alternates_model_and_reference_in_rounds():
+    from nasforge_transformers.latency import interleaved_medians, measure_relative_latency
+
+    order = []
+    medians = interleaved_medians({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, runs=6, warmup=1, rounds=3)
+    assert "".join(order) == "ab" + "aabb" * 3 and set(medians) == {"a", "b"}
+    model = tiny_model("encoder", seed=1)[0]
+    ms, reference_ms = measure_relative_latency(model, tiny_model("encoder", seed=2)[0], "torch", seq_len=16, runs=4, warmup=1)
+    assert ms > 0 and reference_ms > 0
+    assert measure_relative_latency(model, None, "torch", seq_len=16, runs=2, warmup=1)[1] is None
+    with pytest.raises(UserError, match="onnxruntime"):
+        measure_relative_latency(model, "reference.onnx", "torch")
 
 
 def test_latency_backends_time_a_classifier():

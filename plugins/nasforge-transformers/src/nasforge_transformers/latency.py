@@ -9,16 +9,19 @@ after onnxruntime's transformer fusion (:func:`nasforge_transformers.export.opti
 which is what the ``transformer-onnx`` exporter ships by default. Fusion does not always pay: at
 one thread it makes small graphs a few percent slower, so a search that times un-fused graphs
 misjudges the files it deploys. ``"torch"`` times eager PyTorch with
-``torch.set_num_threads(threads)``. Torch and onnxruntime are imported when called.
+``torch.set_num_threads(threads)``. :func:`measure_relative_latency` times a model and a
+reference (another model or an ONNX file) in one interleaved loop, so their ratio holds on a
+machine whose speed drifts. Torch and onnxruntime are imported when called.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +49,6 @@ def export_classifier_onnx(model: Any, path: str | os.PathLike[str], seq_len: in
     return Path(export_transformer(model, (inputs["input_ids"], inputs["attention_mask"]), path, check_shapes=False).path)
 
 
-def time_median(fn: Callable[[], Any], runs: int, warmup: int) -> float:
-    """Median milliseconds of ``fn()`` over ``runs`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return float(statistics.median(times))
-
-
 def onnxruntime_session(path: str | os.PathLike[str], threads: int = 1) -> Any:
     """An onnxruntime CPU session with fixed intra- and inter-op thread counts."""
     try:
@@ -74,33 +65,105 @@ def onnxruntime_session(path: str | os.PathLike[str], threads: int = 1) -> Any:
 def measure_latency(model: Any, backend: str = "onnxruntime", batch_size: int = 1, seq_len: int = 64, threads: int = 1, runs: int = 20, warmup: int = 5,
                     fused: bool = False) -> float:
     """Median latency in ms of one batch (see the module docstring); ``fused`` needs the onnxruntime backend."""
-    import torch
+    return measure_relative_latency(model, None, backend, batch_size, seq_len, threads, runs, warmup, fused)[0]
 
+
+def measure_relative_latency(model: Any, reference: Any, backend: str = "onnxruntime", batch_size: int = 1, seq_len: int = 64, threads: int = 1,
+                             runs: int = 20, warmup: int = 5, fused: bool = False, rounds: int = 5) -> tuple[float, float | None]:
+    """Median ms of ``model`` and of ``reference``, timed in one interleaved loop.
+
+    ``reference`` is a model (prepared like ``model``), the path of an ONNX file (onnxruntime
+    backend; run as it is) or ``None`` (``model`` alone; the second value is then ``None``). The
+    two are called in ``rounds`` alternating rounds of about ``runs / rounds`` calls each, so a
+    machine whose speed drifts (other jobs, frequency scaling) slows both alike and their ratio
+    holds where a latency in milliseconds measured minutes apart would not.
+    """
     if backend not in BACKENDS:
         raise UserError(f"latency backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if fused and backend != "onnxruntime":
         raise UserError(f"fused latency needs the onnxruntime backend, got {backend!r}")
-    inputs = example_inputs(model, batch_size, seq_len)
-    was_training = model.training
-    model.eval()
+    with contextlib.ExitStack() as stack:
+        calls = {"model": stack.enter_context(_runner(model, backend, batch_size, seq_len, threads, fused, example=model))}
+        if reference is not None:
+            calls["reference"] = stack.enter_context(_runner(reference, backend, batch_size, seq_len, threads, fused, example=model))
+        if backend == "torch":
+            stack.enter_context(_torch_threads(threads))
+        medians = interleaved_medians(calls, runs, warmup, rounds if reference is not None else 1)
+    return medians["model"], medians.get("reference")
+
+
+def interleaved_medians(calls: Mapping[str, Callable[[], Any]], runs: int, warmup: int, rounds: int = 5) -> dict[str, float]:
+    """Median ms of each call: ``warmup`` untimed calls each, then ``rounds`` rounds in which each is
+    called about ``runs / rounds`` times in a row (``runs`` timed calls each in all)."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    rounds = max(1, min(rounds, runs))
+    for r in range(rounds):
+        for name, fn in calls.items():
+            for _ in range(runs * (r + 1) // rounds - runs * r // rounds):
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1000.0)
+    return {name: float(statistics.median(v)) for name, v in times.items()}
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def _runner(target: Any, backend: str, batch_size: int, seq_len: int, threads: int, fused: bool, example: Any) -> Iterator[Callable[[], Any]]:
+    """A call that runs ``target`` (a model, or an ONNX file with onnxruntime) on one batch of ``example``'s inputs."""
+    import torch
+
+    inputs = example_inputs(example, batch_size, seq_len)
+    if isinstance(target, (str, os.PathLike)):
+        if backend != "onnxruntime":
+            raise UserError(f"an ONNX file is timed with the onnxruntime backend, got {backend!r}")
+        session = onnxruntime_session(target, threads)
+        feed = {k: v.numpy() for k, v in inputs.items()}
+        yield lambda: session.run(None, feed)
+        return
+    was_training = target.training
+    target.eval()
     try:
         if backend == "torch":
-            previous = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
+            def call() -> Any:
                 with torch.inference_mode():
-                    return time_median(lambda: model(**inputs), runs, warmup)
-            finally:
-                torch.set_num_threads(previous)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = export_classifier_onnx(model, Path(tmp) / "model.onnx")
-            if fused:
-                from nasforge_transformers.export import optimize_transformer
+                    return target(**inputs)
 
-                optimize_transformer(path, Path(tmp) / "fused.onnx")
-                path = Path(tmp) / "fused.onnx"
-            session = onnxruntime_session(path, threads)
+            yield call
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            session = onnxruntime_session(export_latency_graph(target, Path(tmp) / "model.onnx", fused), threads)
             feed = {k: v.numpy() for k, v in inputs.items()}
-            return time_median(lambda: session.run(None, feed), runs, warmup)
+            yield lambda: session.run(None, feed)
     finally:
-        model.train(was_training)
+        target.train(was_training)
+
+
+def export_latency_graph(model: Any, path: str | os.PathLike[str], fused: bool = False) -> Path:
+    """The ONNX graph :func:`measure_latency` times: the classifier's export, after onnxruntime's
+    transformer fusion when ``fused`` (written to ``path``; the plain export beside it is removed)."""
+    path = Path(path)
+    if not fused:
+        return export_classifier_onnx(model, path)
+    from nasforge_transformers.export import optimize_transformer
+
+    plain = path.with_name(path.stem + ".plain.onnx")
+    export_classifier_onnx(model, plain)
+    try:
+        optimize_transformer(plain, path)
+    finally:
+        plain.unlink(missing_ok=True)
+    return path

@@ -26,6 +26,9 @@ seeded, stratified sample of ``eval_samples`` dev sentences, ``params`` (of the 
 extracted sub-network), ``latency_ms`` (the extracted sub-network, ``latency_backend`` on the CPU
 with ``latency_threads`` threads, batch ``latency_batch``, ``latency_seq_len`` tokens; with
 onnxruntime the graph after transformer fusion, as exported, unless ``latency_fusion: false``),
+``latency_ratio`` (that latency over the full model's, ``reference_latency_ms``, timed in the same
+interleaved loop: a constraint such as ``latency_ratio <= 0.5`` holds on a machine whose speed
+drifts during the search, where one in milliseconds would move with it),
 ``latency_threads``, ``layers`` and ``eval_seconds``; each trial writes ``subnet.json`` (the
 architecture and its index plan) to its folder.
 
@@ -239,7 +242,7 @@ class _TransformerSubnetEvaluator(Evaluator):
     :param device: ``cpu``, ``cuda`` or ``auto`` for training; latency is always measured on the CPU.
     """
 
-    metrics: ClassVar[tuple[str, ...]] = ("accuracy", "loss", "params", "latency_ms", "latency_threads", "layers", "eval_seconds")
+    metrics: ClassVar[tuple[str, ...]] = ("accuracy", "loss", "params", "latency_ms", "latency_ratio", "reference_latency_ms", "latency_threads", "layers", "eval_seconds")
 
     def __init__(
         self,
@@ -398,13 +401,28 @@ class _TransformerSubnetEvaluator(Evaluator):
             _atomic_json(teacher_eval, teacher_metrics)
             _log(f"teacher accuracy {teacher_metrics['accuracy']:.4f} on the {len(valid)} {'held-out training' if self.eval_split == 'train' else 'dev'} sentences trials are scored on")
         layer_params = sum(p.numel() for p in _layers(teacher)[0].parameters())
-        return {
+        return {"latency_reference": self._latency_reference(teacher, folder),
             "folder": folder, "device": device, "data": data, "tokenizer": loaded.tokenizer, "train": train, "valid": valid,
             "teacher": teacher, "teacher_logits": logits, "importance": importance, "shape": shape, "teacher_metrics": teacher_metrics,
             "orders": {"heads": head_order, "neurons": neuron_order, "layers": importance.layer_order()},
             "total_params": sum(p.numel() for p in teacher.parameters()), "layer_params": layer_params,
             "hidden_size": int(teacher.config.hidden_size),
         }
+
+    def _latency_reference(self, teacher: Any, folder: Path) -> Any:
+        """What ``latency_ratio`` divides by: the full model, as an ONNX file in the experiment
+        folder (exported once, fused like the trials' graphs) or, with ``torch``, a CPU copy."""
+        import copy
+
+        if self.latency_backend == "torch":
+            return copy.deepcopy(teacher).cpu().eval()
+        from nasforge_transformers.latency import export_latency_graph
+
+        path = folder / ("latency_reference.fused.onnx" if self.latency_fusion else "latency_reference.onnx")
+        if not path.is_file():
+            export_latency_graph(copy.deepcopy(teacher).cpu().eval(), folder / "latency_reference.tmp.onnx", self.latency_fusion)
+            os.replace(folder / "latency_reference.tmp.onnx", path)
+        return path
 
     def _check_space(self, shape: ModelShape) -> None:
         deepest = max(self.space["layers"].domain)  # type: ignore[type-var]
@@ -424,7 +442,7 @@ class _TransformerSubnetEvaluator(Evaluator):
     def measure(self, model: Any, plan: SubnetPlan, context: TrialContext | None, elastic: Any = None) -> dict[str, float]:
         """Accuracy/loss of ``model`` (gated by ``elastic`` when given) and the extracted sub-network's size and latency."""
         from nasforge_transformers.importance import slice_subnetwork, subnet_params
-        from nasforge_transformers.latency import measure_latency
+        from nasforge_transformers.latency import measure_relative_latency
         from nasforge_transformers.training import evaluate
 
         state = self._require()
@@ -445,8 +463,10 @@ class _TransformerSubnetEvaluator(Evaluator):
                 small = slice_subnetwork(model, plan).cpu()
         else:
             small = model.cpu()
-        values["latency_ms"] = measure_latency(small, self.latency_backend, self.latency_batch, self.latency_seq_len, self.latency_threads, self.latency_runs, warmup=3,
-                                             fused=self.latency_fusion)
+        ms, reference_ms = measure_relative_latency(small, state["latency_reference"], self.latency_backend, self.latency_batch, self.latency_seq_len,
+                                                    self.latency_threads, self.latency_runs, warmup=3, fused=self.latency_fusion)
+        assert reference_ms is not None  # a reference was given
+        values.update(latency_ms=ms, reference_latency_ms=reference_ms, latency_ratio=ms / reference_ms)
         values["eval_seconds"] = time.perf_counter() - started
         return values
 

@@ -203,8 +203,13 @@ def test_relative_latency_alternates_model_and_reference_in_rounds():
     medians = interleaved_medians({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, runs=6, warmup=1, rounds=3)
     assert "".join(order) == "ab" + "aabb" * 3 and set(medians) == {"a", "b"}
     model = tiny_model("encoder", seed=1)[0]
-    ms, reference_ms = measure_relative_latency(model, tiny_model("encoder", seed=2)[0], "torch", seq_len=16, runs=4, warmup=1)
+    reference = tiny_model("encoder", seed=2)[0]
+    calls = []
+    for m, name in ((model, "m"), (reference, "r")):
+        m.register_forward_pre_hook(lambda *_, n=name: calls.append(n))
+    ms, reference_ms = measure_relative_latency(model, reference, "torch", seq_len=16, runs=4, warmup=1)
     assert ms > 0 and reference_ms > 0
+    assert "".join(calls) == "mr" + "mr" * 4  # by default turn about, one call each
     assert measure_relative_latency(model, None, "torch", seq_len=16, runs=2, warmup=1)[1] is None
     with pytest.raises(UserError, match="onnxruntime"):
         measure_relative_latency(model, "reference.onnx", "torch")

@@ -69,14 +69,17 @@ def measure_latency(model: Any, backend: str = "onnxruntime", batch_size: int = 
 
 
 def measure_relative_latency(model: Any, reference: Any, backend: str = "onnxruntime", batch_size: int = 1, seq_len: int = 64, threads: int = 1,
-                             runs: int = 20, warmup: int = 5, fused: bool = False, rounds: int = 5) -> tuple[float, float | None]:
+                             runs: int = 20, warmup: int = 5, fused: bool = False, rounds: int | None = None) -> tuple[float, float | None]:
     """Median ms of ``model`` and of ``reference``, timed in one interleaved loop.
 
     ``reference`` is a model (prepared like ``model``), the path of an ONNX file (onnxruntime
     backend; run as it is) or ``None`` (``model`` alone; the second value is then ``None``). The
-    two are called in ``rounds`` alternating rounds of about ``runs / rounds`` calls each, so a
-    machine whose speed drifts (other jobs, frequency scaling) slows both alike and their ratio
-    holds where a latency in milliseconds measured minutes apart would not.
+    two are called in ``rounds`` alternating rounds of about ``runs / rounds`` calls each (by
+    default ``runs`` rounds: one call each, turn about), so a machine whose speed drifts (other
+    jobs, frequency scaling) slows both alike and their ratio holds where a latency in
+    milliseconds measured minutes apart would not. Turn about matters on a shared machine: in
+    rounds of 6 calls, beside two other busy processes on 2 cores, one sub-network's ratio came out
+    0.36 where its graph, re-timed with the others, was at 0.67.
     """
     if backend not in BACKENDS:
         raise UserError(f"latency backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -88,7 +91,7 @@ def measure_relative_latency(model: Any, reference: Any, backend: str = "onnxrun
             calls["reference"] = stack.enter_context(_runner(reference, backend, batch_size, seq_len, threads, fused, example=model))
         if backend == "torch":
             stack.enter_context(_torch_threads(threads))
-        medians = interleaved_medians(calls, runs, warmup, rounds if reference is not None else 1)
+        medians = interleaved_medians(calls, runs, warmup, (runs if rounds is None else rounds) if reference is not None else 1)
     return medians["model"], medians.get("reference")
 
 

@@ -129,10 +129,36 @@ def search(args: argparse.Namespace, teacher_dir: Path) -> Path:
     return directory
 
 
-def pareto(directory: Path) -> list[dict[str, Any]]:
+def candidates(directory: Path, cap: float, limit: int = 24) -> list[dict[str, Any]]:
+    """The search's Pareto front plus every trial timed within 25 % of the latency bound.
+
+    One trial's latency is timed in seconds beside whatever else the machine runs, so near the
+    bound a trial can be timed on the wrong side of it; on seed 1 a 4-layer sub-network timed at
+    0.36x (re-timed: 0.67x) dominated, and so dropped from the front, the real candidates at
+    0.47x. Re-timing everything near the bound in one loop, and taking the front again on the
+    re-timed figures, leaves the choice to the steadier measurement. At most ``limit`` trials
+    near the bound, the most accurate first.
+    """
+    from nasforge.core.records import TrialState
+    from nasforge.core.store import Store
+
     result = json.loads((directory / "result.json").read_text())
-    front = [{"architecture": t["architecture"], **t["metrics"], "trial": t["number"]} for t in result["pareto"]]
-    return sorted(front, key=lambda r: r["latency_ratio"])
+    pool = {t["number"]: {"architecture": t["architecture"], **t["metrics"], "trial": t["number"]} for t in result["pareto"]}
+    if cap:
+        with Store(directory / "nasforge.db", read_only=True) as store:
+            near = [t for t in store.trials((TrialState.COMPLETE,)) if t.number not in pool and abs(t.metrics["latency_ratio"] - cap) <= 0.25 * cap]
+        for t in sorted(near, key=lambda t: -t.metrics["accuracy"])[:limit]:
+            pool[t.number] = {"architecture": dict(t.architecture), **t.metrics, "trial": t.number}
+    return sorted(pool.values(), key=lambda r: r["latency_ratio"])
+
+
+def retimed_front(pool: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The members of ``pool`` no other member beats on both accuracy and re-timed latency."""
+    def beaten(r: dict[str, Any]) -> bool:
+        return any(o is not r and o["accuracy"] >= r["accuracy"] and o["retimed_ms"] <= r["retimed_ms"]
+                   and (o["accuracy"] > r["accuracy"] or o["retimed_ms"] < r["retimed_ms"]) for o in pool)
+
+    return sorted((r for r in pool if not beaten(r)), key=lambda r: r["retimed_ms"])
 
 
 def pick_finalists(front: list[dict[str, Any]], count: int, caps: list[float]) -> list[dict[str, Any]]:
@@ -403,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     search_started = time.perf_counter()
     search_dir = search(args, teacher_dir)
     stages["search_seconds"] = time.perf_counter() - search_started
-    front = pareto(search_dir)
+    pool = candidates(search_dir, args.latency_cap)
     evaluator = OneShotEvaluator(
         transformer_subnet_space(model=args.model),
         model=args.model, teacher=str(teacher_dir), dataset="sst2", dataset_options={"root": str(args.data), **({"max_train": args.max_train} if args.max_train else {})},
@@ -421,10 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     # caps in the same loop as the front: a C finalist's fp32 graph must beat half of A's fused
     # latency (target 1) and each B's fused latency (target 2)
     refs = {name: files[f"{name} ORT fused"] if f"{name} ORT fused" in files else files[f"{name} ORT fp32"] for name in ("A", "B first-3", "B first-2")}
-    ref_ms = retime_front(front, extract, refs, args, dev, teacher.config.vocab_size)
+    ref_ms = retime_front(pool, extract, refs, args, dev, teacher.config.vocab_size)
+    front = retimed_front(pool)
     caps = [0.5 * ref_ms["A"], ref_ms["B first-3"], ref_ms["B first-2"]]
     stages["finalist_caps_ms"] = caps
-    log("front re-timed: " + ", ".join(f"{r['accuracy']:.4f}@{r['retimed_ms']:.1f}ms" for r in front) + f"; caps {', '.join(f'{c:.1f}' for c in caps)} ms")
+    stages["retimed_candidates"] = len(pool)
+    log(f"{len(pool)} candidates re-timed; front: " + ", ".join(f"{r['accuracy']:.4f}@{r['retimed_ms']:.1f}ms" for r in front)
+        + f"; caps {', '.join(f'{c:.1f}' for c in caps)} ms")
     finalists = pick_finalists(front, args.finalists, caps)
     for i, row in enumerate(finalists, start=1):
         student = extract(row["architecture"])
@@ -453,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "load_average_end": os.getloadavg(), "seconds": time.perf_counter() - started, "stages": stages, "supernet": supernet_info,
-        "latency": latency, "rows": rows, "search_pareto": front,
+        "latency": latency, "rows": rows, "search_pareto": front, "retimed_candidates": pool,
     }
     print_table(rows, latency, a_fused, a_fp32, a_acc)
     targets = check_targets(rows, a_fused, a_fp32, a_acc)

@@ -207,9 +207,9 @@ def test_relative_latency_alternates_model_and_reference_in_rounds():
     calls = []
     for m, name in ((model, "m"), (reference, "r")):
         m.register_forward_pre_hook(lambda *_, n=name: calls.append(n))
-    ms, reference_ms = measure_relative_latency(model, reference, "torch", seq_len=16, runs=4, warmup=1)
+    ms, reference_ms = measure_relative_latency(model, reference, "torch", seq_len=16, runs=10, warmup=1)
     assert ms > 0 and reference_ms > 0
-    assert "".join(calls) == "mr" + "mr" * 4  # by default turn about, one call each
+    assert "".join(calls) == "mr" + "mmmmmrrrrr" * 2  # by default rounds of 5 calls each
     assert measure_relative_latency(model, None, "torch", seq_len=16, runs=2, warmup=1)[1] is None
     with pytest.raises(UserError, match="onnxruntime"):
         measure_relative_latency(model, "reference.onnx", "torch")

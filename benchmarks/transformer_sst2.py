@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -281,7 +280,7 @@ def interleaved_latency(contenders: dict[str, Any], seq_len: int, rounds: int, r
     import numpy as np
     import torch
 
-    from nasforge_transformers.latency import onnxruntime_session
+    from nasforge_transformers.latency import interleaved_medians, onnxruntime_session
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -300,17 +299,7 @@ def interleaved_latency(contenders: dict[str, Any], seq_len: int, rounds: int, r
                     return m(input_ids=t_ids, attention_mask=t_mask)
 
             calls[name] = eager
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for fn in calls.values():
-        for _ in range(3):
-            fn()
-    for _ in range(rounds):
-        for name, fn in calls.items():
-            for _ in range(runs):
-                start = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - start) * 1000.0)
-    return {name: float(statistics.median(v)) for name, v in times.items()}
+    return interleaved_medians(calls, rounds * runs, 3, rounds)
 
 
 def svg_plot(rows: list[dict[str, Any]], path: Path) -> None:

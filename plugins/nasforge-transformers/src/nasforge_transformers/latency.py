@@ -90,7 +90,9 @@ def measure_relative_latency(model: Any, reference: Any, backend: str = "onnxrun
         if reference is not None:
             calls["reference"] = stack.enter_context(_runner(reference, backend, batch_size, seq_len, threads, fused, example=model))
         if backend == "torch":
-            stack.enter_context(_torch_threads(threads))
+            from nasforge_transformers.supernet import torch_threads
+
+            stack.enter_context(torch_threads(threads))
         medians = interleaved_medians(calls, runs, warmup, (max(1, runs // 5) if rounds is None else rounds) if reference is not None else 1)
     return medians["model"], medians.get("reference")
 
@@ -110,18 +112,6 @@ def interleaved_medians(calls: Mapping[str, Callable[[], Any]], runs: int, warmu
                 fn()
                 times[name].append((time.perf_counter() - start) * 1000.0)
     return {name: float(statistics.median(v)) for name, v in times.items()}
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_info, describe  # same folder: which CPU produced the figures
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -353,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     stages: dict[str, Any] = {}
-    log(f"machine: {platform.machine()} {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; torch {torch.__version__} "
+    log(f"machine: {platform.machine()}, {describe()}; load average {os.getloadavg()[0]:.1f}; torch {torch.__version__} "
         f"({args.threads} training threads), onnxruntime {onnxruntime.__version__} (1 intra-op thread for latency)")
     data = load_text_classification("sst2", root=args.data, max_train=args.max_train, seed=args.seed)
     teacher_dir = teacher_model(args, data, stages)
@@ -470,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     a_acc = rows[0]["accuracy"]
     report = {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "load_average_end": os.getloadavg(), "seconds": time.perf_counter() - started, "stages": stages, "supernet": supernet_info,
+        "cpu": cpu_info(), "load_average_end": os.getloadavg(), "seconds": time.perf_counter() - started, "stages": stages, "supernet": supernet_info,
         "latency": latency, "rows": rows, "search_pareto": front, "retimed_candidates": pool,
     }
     print_table(rows, latency, a_fused, a_fp32, a_acc)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _machine import cpu_info, describe
+# loaded by path, so the benchmarks folder (tasks.py, nb201.py ...) never shadows other imports
+_spec = importlib.util.spec_from_file_location("_bench_machine", Path(__file__).resolve().parents[1] / "benchmarks" / "_machine.py")
+_machine = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_machine)
+cpu_info, describe = _machine.cpu_info, _machine.describe
 
 ZEN1 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx fma avx2\n\nprocessor\t: 1\nflags\t\t: avx512f\n"
 SAPPHIRE = "processor\t: 0\ncpu family\t: 6\nmodel\t\t: 143\nmodel name\t: Intel Xeon\nflags\t\t: avx2 fma avx512f avx512_vnni amx_int8\n"

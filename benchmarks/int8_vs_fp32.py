@@ -27,7 +27,6 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe  # same folder: which CPU produced the figures
 from ort_vs_eager import load_cifar, load_resnet56  # same folder: shared data loading and model
 
 #: name -> quantize_int8 options. "default" is QuantizationOptions() as shipped.
@@ -60,10 +59,11 @@ def main(argv=None) -> int:
     import onnxruntime
 
     from nasforge.export import convert_fp16, evaluate_onnx_accuracy, export_onnx, measure_interleaved, quantize_int8
+    from nasforge.export.benchmark import describe_cpu
     from nasforge.export.runtime import make_session
 
     torch.set_num_threads(max(args.threads))
-    print(f"cpu: {describe()}")
+    print(f"cpu: {describe_cpu()}")
     print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
           f"onnxruntime intra_op_num_threads {args.threads} (inter_op 1); runs {args.runs} (batch <= 8: {args.small_batch_runs}), warmup {args.warmup}")
     start = time.perf_counter()

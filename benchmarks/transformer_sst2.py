@@ -34,9 +34,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_info, describe  # same folder: which CPU produced the figures
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -351,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
+    from nasforge.export.benchmark import cpu_info, describe_cpu
     from nasforge_transformers import FinetuneOptions, encode, finetune, load_model, load_text_classification, teacher_logits
     from nasforge_transformers.importance import encoder_shape, slice_subnetwork
     from nasforge_transformers.subnet_space import subnetwork_plan, transformer_subnet_space
@@ -358,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     stages: dict[str, Any] = {}
-    log(f"machine: {platform.machine()}, {describe()}; load average {os.getloadavg()[0]:.1f}; torch {torch.__version__} "
+    log(f"machine: {platform.machine()}, {describe_cpu()}; load average {os.getloadavg()[0]:.1f}; torch {torch.__version__} "
         f"({args.threads} training threads), onnxruntime {onnxruntime.__version__} (1 intra-op thread for latency)")
     data = load_text_classification("sst2", root=args.data, max_train=args.max_train, seed=args.seed)
     teacher_dir = teacher_model(args, data, stages)

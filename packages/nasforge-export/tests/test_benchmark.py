@@ -79,3 +79,37 @@ def test_interleaved_measurement_times_every_candidate():
     stats = measure_interleaved({"a": make("a"), "b": make("b")}, warmup=2, runs=9)
     assert calls == {"a": 11, "b": 11} and stats["a"].runs == 9
     assert stats["b"].median_ms > stats["a"].median_ms
+
+
+# -- the CPU recorded with every benchmark -------------------------------------------------------
+ZEN1 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx fma avx2\n\nprocessor\t: 1\nflags\t\t: avx512f\n"
+SAPPHIRE = "processor\t: 0\ncpu family\t: 6\nmodel\t\t: 143\nmodel name\t: Intel Xeon\nflags\t\t: avx2 fma avx512f avx512_vnni amx_int8\n"
+
+
+def test_cpu_info_reads_the_first_processor_block_only():
+    from nasforge.export.benchmark import cpu_info, describe_cpu
+
+    info = cpu_info(ZEN1)
+    assert (info["model_name"], info["family"], info["model"]) == ("AMD EPYC", "23", "1")
+    assert info["simd"] == ["avx2", "fma"]  # the second block's avx512f is not the first CPU's
+    assert describe_cpu(info).endswith("avx2 fma, no VNNI")
+
+
+def test_describe_cpu_names_vnni_and_amx_when_present():
+    from nasforge.export.benchmark import cpu_info, describe_cpu
+
+    line = describe_cpu(cpu_info(SAPPHIRE))
+    assert "family 6, model 143" in line and "avx512_vnni amx_int8" in line and line.endswith(", VNNI")
+
+
+def test_cpu_info_without_cpuinfo_still_describes_the_machine():
+    from nasforge.export.benchmark import cpu_info, describe_cpu
+
+    info = cpu_info("")
+    assert info["family"] is None and info["simd"] == [] and "no AVX2" in describe_cpu(info)
+
+
+def test_every_benchmark_report_records_the_cpu():
+    from nasforge.export.benchmark import cpu_info, environment
+
+    assert environment()["cpu"] == cpu_info()

@@ -133,8 +133,44 @@ class BenchmarkRecord:
         return self.batch_size / (self.median_ms / 1e3) if self.median_ms > 0 else float("inf")
 
 
+#: the /proc/cpuinfo flags that decide how fast onnxruntime's fp32 and int8 kernels run: on a CPU
+#: with AVX2 but no VNNI (e.g. an AMD EPYC of family 23, model 1) int8 can be no faster than fp32
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_info(cpuinfo: str | None = None) -> dict[str, Any]:
+    """Model name, vendor family/model and :data:`SIMD_FLAGS` of the first CPU in ``/proc/cpuinfo``
+    (``cpuinfo``: that file's text; elsewhere only the name ``platform`` gives)."""
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo = path.read_text(errors="replace") if path.is_file() else ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block is enough
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return {
+        "model_name": fields.get("model name") or platform.processor() or platform.machine(),
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+        "simd": [f for f in SIMD_FLAGS if f in flags],
+        "cores": os.cpu_count(),
+    }
+
+
+def describe_cpu(info: Mapping[str, Any] | None = None) -> str:
+    """One line for a benchmark's output: ``AMD EPYC (family 23, model 1), 2 cores, avx2 fma, no VNNI``."""
+    info = info or cpu_info()
+    simd = list(info["simd"])
+    numbers = f" (family {info['family']}, model {info['model']})" if info.get("family") else ""
+    vnni = "VNNI" if any("vnni" in f for f in simd) else "no VNNI"
+    return f"{info['model_name']}{numbers}, {info['cores']} cores, {' '.join(simd) or 'no AVX2'}, {vnni}"
+
+
 def environment() -> dict[str, Any]:
-    """Versions and machine facts recorded with every benchmark."""
+    """Versions and machine facts recorded with every benchmark (``cpu``: :func:`cpu_info`)."""
     import onnx
 
     ort = _ort()
@@ -145,6 +181,7 @@ def environment() -> dict[str, Any]:
         "onnxruntime": ort.__version__,
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_info(),
         "cpu_count": os.cpu_count(),
         "available_providers": list(ort.get_available_providers()),
     }

@@ -188,3 +188,24 @@ def test_max_norm_caps_the_classifier_rows(max_norm, toy_csv):
         assert norms.max() > 3.5  # the large learning rate grows the rows past the cap
     else:
         assert norms.max() <= 3.0 + 1e-5
+
+
+def test_cnn_windows_are_wide_as_in_kims_code():
+    # Kim's code pads k - 1 zero vectors on each side, so a width-k map has length + k - 1 windows and
+    # the first and last words have windows of their own; max pooling runs over exactly those
+    from nasforge.trainer.tasks.text import TextClassifier
+
+    torch.manual_seed(0)
+    model = TextClassifier(20, 8, "cnn", 4, 1, "max", 0.0, 2, kernels=(2, 5)).eval()
+    pooled = {}
+    model.classifier.register_forward_hook(lambda _m, args, _out: pooled.update(x=args[0]))
+    text = torch.tensor([[5, 6, 7]])
+    model(text)
+    alone = pooled["x"]
+    model(torch.cat([text, torch.zeros(1, 9, dtype=torch.long)], dim=1))
+    assert torch.allclose(alone, pooled["x"], atol=1e-6)  # batch padding changes nothing
+    widest = model.encoder.convs[1]
+    x = model.embedding(text).transpose(1, 2)
+    windows = torch.relu(widest(torch.nn.functional.pad(x, (4, 4))))  # 3 + 5 - 1 = 7 windows
+    assert windows.shape[2] == 7
+    assert torch.allclose(alone[0, 4:], windows[0].amax(dim=1), atol=1e-6)

@@ -405,18 +405,28 @@ def text_space(
 
 
 class KimCNN(nn.Module):
-    """Parallel 1-D convolutions (one per kernel width, 'same' padding) with ReLU over embedded tokens."""
+    """Parallel 1-D convolutions (one per kernel width) with ReLU over embedded tokens, "wide" as in Kim's code.
+
+    Every window that holds at least one token counts, including those that hang over either end
+    of the text (zero vectors fill the rest), so the first and last words get windows of their own
+    that mark where the text starts and ends. A width-k map is computed over ``k - 1`` zero steps on
+    the left and ``max(kernels) - 1`` on the right, so all maps share one length, ``length +
+    extra_positions``; a narrower kernel's surplus windows lie wholly in the padding, so a text's
+    features never depend on how much padding its batch adds.
+    """
 
     def __init__(self, dim: int, channels: int, kernels: Sequence[int]) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(nn.Conv1d(dim, channels, k, padding=k // 2) for k in kernels)
+        self.convs = nn.ModuleList(nn.Conv1d(dim, channels, k) for k in kernels)
         self.out_features = channels * len(kernels)
+        #: output steps beyond the input's: the widest kernel's ``k - 1``
+        self.extra_positions = max(kernels) - 1
 
     def forward(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         x = h.transpose(1, 2)
-        length = x.shape[2]
-        # an even kernel with padding k//2 yields one extra step; cut every map to the input length
-        return torch.cat([torch.relu(conv(x))[:, :, :length] for conv in self.convs], dim=1).transpose(1, 2)
+        widest = self.extra_positions
+        maps = [torch.relu(conv(nn.functional.pad(x, (conv.kernel_size[0] - 1, widest)))) for conv in self.convs]
+        return torch.cat(maps, dim=1).transpose(1, 2)
 
 
 def reverse_valid(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -549,6 +559,10 @@ class TextClassifier(nn.Module):
         first = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) == 0
         keep = (tokens != PAD) | first  # (N, L)
         h = self.encoder(self.embedding_dropout(self.embedding(tokens)), keep)
+        extra = getattr(self.encoder, "extra_positions", 0)
+        if extra:  # a wide convolution's windows: every one that reaches a real token
+            steps = torch.arange(tokens.shape[1] + extra, device=tokens.device).unsqueeze(0)
+            keep = steps < keep.sum(dim=1, keepdim=True) + extra
         mask = keep.unsqueeze(-1).to(h.dtype)
         if self.pooling == "max":
             # padding takes the first position's value (always a real token): no large constant, which int8 could not hold

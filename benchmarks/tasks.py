@@ -148,7 +148,7 @@ def run_text(data: Path, workdir: Path, budget: str, only: tuple[str, ...] = ("s
     b = BUDGETS[budget]
     rows = []
     for name, opts, epochs in (("sst2", {"root": str(data / "text"), "max_length": 56, "min_freq": 2}, 5),
-                               ("trec", {"root": str(data / "text"), "max_length": 40, "min_freq": 2}, 20)):
+                               ("trec", {"root": str(data / "text"), "max_length": 40, "min_freq": 1}, 20)):
         if name not in only:
             continue
         splits = load_dataset(name, **opts, **({"valid_fraction": 0.1} if name == "trec" else {}))

@@ -454,20 +454,25 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{len(pool)} candidates re-timed; front: " + ", ".join(f"{r['accuracy']:.4f}@{r['retimed_ms']:.1f}ms" for r in front)
         + f"; caps {', '.join(f'{c:.1f}' for c in caps)} ms")
     finalists = pick_finalists(front, args.finalists, caps)
-    for i, row in enumerate(finalists, start=1):
+
+    def finalist(name: str, row: dict[str, Any], steps: int, seed: int, found: str) -> None:
+        """Extract ``row``'s sub-network, fine-tune it ``steps`` (kept in ``--out`` per architecture) and add its rows."""
         student = extract(row["architecture"])
-        name = f"C{i}"
-        weights = args.out / f"C{i}.pt"
-        stored_arch = args.out / f"C{i}.json"
+        weights, stored_arch = args.out / f"{name}.pt", args.out / f"{name}.json"
         if weights.is_file() and json.loads(stored_arch.read_text()) == row["architecture"]:
             student.load_state_dict(torch.load(weights, weights_only=True))
         else:
-            log(f"{name}: {row['architecture']} (search: acc {row['accuracy']:.4f}, {row['latency_ms']:.2f} ms); fine-tuning {args.final_steps} steps")
-            finetune(student, train, replace(final, seed=args.seed + i), teacher_logits=logits_a, checkpoint=args.out / f"C{i}.ckpt",
-                     progress=lambda s, t, loss, n=name: log(f"{n} step {s}/{t} loss {loss:.4f}") if s % 25 == 0 or s == t else None)
+            log(f"{name}: {row['architecture']} ({found}); fine-tuning {steps} steps")
+            tuned = time.perf_counter()
+            finetune(student, train, replace(final, max_steps=steps, seed=seed), teacher_logits=logits_a, checkpoint=args.out / f"{name}.ckpt",
+                     progress=lambda s, t, loss: log(f"{name} step {s}/{t} loss {loss:.4f}") if s % 25 == 0 or s == t else None)
+            stages[f"{name}_finetune_seconds"] = time.perf_counter() - tuned
             torch.save(student.state_dict(), weights)
             stored_arch.write_text(json.dumps(row["architecture"]))
-        add("C", name, student, row["architecture"], int(row["params"]), fuse=True, steps=args.final_steps)
+        add("C", name, student, row["architecture"], int(row["params"]), fuse=True, steps=steps)
+
+    for i, row in enumerate(finalists, start=1):
+        finalist(f"C{i}", row, args.final_steps, args.seed + i, f"search: acc {row['accuracy']:.4f}, {row['latency_ms']:.2f} ms")
     if args.long_steps:
         # target 3: an int8 file at a third of A's ORT fp32 latency; a sub-network's int8 latency is
         # estimated from its fused one by A's int8 / fused ratio on this CPU (about 1 where int8 does not pay)
@@ -477,21 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         if row is None:
             log(f"C-long: no front member at <= {cap3:.1f} ms fused; skipped")
         else:
-            student = extract(row["architecture"])
-            weights, stored_arch = args.out / "C-long.pt", args.out / "C-long.json"
-            if weights.is_file() and json.loads(stored_arch.read_text()) == row["architecture"]:
-                student.load_state_dict(torch.load(weights, weights_only=True))
-            else:
-                log(f"C-long: {row['architecture']} (search: acc {row['accuracy']:.4f}, re-timed {row['retimed_ms']:.2f} ms, cap {cap3:.2f}); "
-                    f"fine-tuning {args.long_steps} steps")
-                long_started = time.perf_counter()
-                finetune(student, train, replace(final, max_steps=args.long_steps, seed=args.seed + 10), teacher_logits=logits_a,
-                         checkpoint=args.out / "C-long.ckpt",
-                         progress=lambda s, t, loss: log(f"C-long step {s}/{t} loss {loss:.4f}") if s % 50 == 0 or s == t else None)
-                stages["long_finetune_seconds"] = time.perf_counter() - long_started
-                torch.save(student.state_dict(), weights)
-                stored_arch.write_text(json.dumps(row["architecture"]))
-            add("C", "C-long", student, row["architecture"], int(row["params"]), fuse=True, steps=args.long_steps)
+            finalist("C-long", row, args.long_steps, args.seed + 10,
+                     f"search: acc {row['accuracy']:.4f}, re-timed {row['retimed_ms']:.2f} ms, cap {cap3:.2f}")
     # latency of everything, interleaved
     log(f"latency: {len(files) + len(eager)} contenders, {args.rounds} rounds x {args.runs} runs, 1 thread, batch 1, {args.seq_len} tokens; "
         f"load average {os.getloadavg()[0]:.1f}")
